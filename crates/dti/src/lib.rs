@@ -16,5 +16,7 @@
 
 pub mod error;
 pub mod gradients;
+pub mod volume;
 
 pub use error::{DtiError, Result};
+pub use volume::Volume;
