@@ -1,36 +1,92 @@
-//! Adapters from the meta-analysis results to the figure specifications of
-//! `evidentia-report`, and writing the SVG/PNG files into `--out`.
-//!
-//! The figure renderers are not in the report crate yet, so asking for figures is an
-//! error rather than a silent no-op.
+//! Writing the figures of `meta pool`, `meta rob` and `meta prisma` into `--out`: the
+//! specifications come from `evidentia-report`'s adapters, each figure is written as SVG and
+//! as PNG (2× scale), all rendered before anything is written so that a failure leaves no
+//! partial set.
 
 use std::path::Path;
 
+use evidentia_meta::bias::TrimFill;
+use evidentia_meta::model::{MetaFit, SubgroupAnalysis};
 use evidentia_meta::prisma::PrismaFlow;
 use evidentia_meta::rob::{RobSummary, RobTable};
+use evidentia_report::{
+    ForestOptions, ReportError, forest_plot, forest_svg, funnel_plot, funnel_svg, prisma_flow,
+    prisma_svg, rob_figures, rob_summary_svg, rob_traffic_light_svg, svg_to_png,
+};
 
 use crate::error::{CliError, CliResult};
+use crate::meta_pool::PoolData;
+use crate::outdir::OutDir;
 
-fn not_yet(what: &str, out: &Path) -> CliError {
-    CliError::Usage(format!(
-        "--out {}: {what} figures are not implemented yet; run without --out for the checked \
-         table (--json for machine-readable output)",
-        out.display()
-    ))
+/// PNG scale factor (2× for print).
+const PNG_SCALE: f32 = 2.0;
+
+fn report_err(what: &str) -> impl FnOnce(ReportError) -> CliError + '_ {
+    move |e| CliError::Output(format!("{what}: {e}"))
 }
 
-/// Writes the risk-of-bias figures; returns the paths written.
-pub fn rob(_table: &RobTable, _summary: &RobSummary, out: Option<&Path>) -> CliResult<Vec<String>> {
-    match out {
-        None => Ok(Vec::new()),
-        Some(dir) => Err(not_yet("risk-of-bias", dir)),
+/// Renders each (name, svg) to PNG, then writes all files; returns the paths written.
+fn write_all(dir: &Path, figures: Vec<(&str, String)>) -> CliResult<Vec<String>> {
+    let mut files = Vec::new();
+    for (name, svg) in figures {
+        let png = svg_to_png(&svg, PNG_SCALE).map_err(report_err(name))?;
+        files.push((format!("{name}.svg"), svg.into_bytes()));
+        files.push((format!("{name}.png"), png));
     }
+    let out = OutDir::create(dir)?;
+    files
+        .iter()
+        .map(|(name, bytes)| Ok(out.write(name, bytes)?.display().to_string()))
+        .collect()
 }
 
-/// Writes the PRISMA flow diagram; returns the paths written.
-pub fn prisma(_flow: &PrismaFlow, out: Option<&Path>) -> CliResult<Vec<String>> {
-    match out {
-        None => Ok(Vec::new()),
-        Some(dir) => Err(not_yet("PRISMA flow", dir)),
-    }
+/// Writes the forest plot and the contour-enhanced funnel plot of a pooled analysis.
+pub fn pool(
+    dir: &Path,
+    fit: &MetaFit,
+    subgroups: Option<&SubgroupAnalysis>,
+    groups: Option<&[String]>,
+    trimfill: Option<&TrimFill>,
+    data: &PoolData,
+    labels: (&str, &str),
+) -> CliResult<Vec<String>> {
+    let options = ForestOptions {
+        measure: data.measure,
+        experimental_label: Some(labels.0.to_string()),
+        control_label: Some(labels.1.to_string()),
+        favours_left: Some(format!("Favours {}", labels.0.to_lowercase())),
+        favours_right: Some(format!("Favours {}", labels.1.to_lowercase())),
+        arms: data.arms.clone(),
+        groups: groups.map(<[String]>::to_vec).unwrap_or_default(),
+        ..ForestOptions::default()
+    };
+    let forest = forest_plot(fit, subgroups, &options).map_err(report_err("forest plot"))?;
+    let forest = forest_svg(&forest).map_err(report_err("forest plot"))?;
+    let funnel = funnel_plot(fit, trimfill, data.measure);
+    let funnel = funnel_svg(&funnel).map_err(report_err("funnel plot"))?;
+    write_all(dir, vec![("forest", forest), ("funnel", funnel)])
+}
+
+/// Writes the risk-of-bias traffic-light and summary plots; returns the paths written.
+pub fn rob(table: &RobTable, summary: &RobSummary, out: Option<&Path>) -> CliResult<Vec<String>> {
+    let Some(dir) = out else {
+        return Ok(Vec::new());
+    };
+    let (light, bars) =
+        rob_figures(table, summary.weighted).map_err(report_err("risk-of-bias figures"))?;
+    let light = rob_traffic_light_svg(&light).map_err(report_err("traffic-light plot"))?;
+    let bars = rob_summary_svg(&bars).map_err(report_err("summary plot"))?;
+    write_all(
+        dir,
+        vec![("rob_traffic_light", light), ("rob_summary", bars)],
+    )
+}
+
+/// Writes the PRISMA 2020 flow diagram; returns the paths written.
+pub fn prisma(flow: &PrismaFlow, out: Option<&Path>) -> CliResult<Vec<String>> {
+    let Some(dir) = out else {
+        return Ok(Vec::new());
+    };
+    let svg = prisma_svg(&prisma_flow(flow)).map_err(report_err("PRISMA flow diagram"))?;
+    write_all(dir, vec![("prisma", svg)])
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod figures;
 pub mod meta_cmd;
+pub mod meta_pool;
 pub mod outdir;
 pub mod output;
 pub mod provenance;

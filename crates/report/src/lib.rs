@@ -28,6 +28,7 @@
 
 mod font;
 mod forest;
+mod from_meta;
 mod funnel;
 mod png;
 mod prisma;
@@ -37,6 +38,10 @@ mod svg;
 
 pub use font::FONT_FAMILY;
 pub use forest::{ArmData, ForestPlot, ForestRow, ForestSection, PooledRow, forest_svg};
+pub use from_meta::{
+    ForestOptions, forest_plot, funnel_plot, heterogeneity_text, is_ratio, measure_label,
+    overall_effect_text, prisma_flow, revman_p, rob_figures,
+};
 pub use funnel::{FunnelPlot, FunnelPoint, funnel_svg};
 pub use png::svg_to_png;
 pub use prisma::{NamedCount, PrismaFlow, prisma_svg};
