@@ -8,7 +8,9 @@
 //! Fisher shown for comparison. A row is reproduced when the reported p, itself
 //! rounded as printed, overlaps what the published numbers allow.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
 
 use evidentia_stats::Alternative;
 use evidentia_stats::contingency::{ContingencyTable, chi_square, fisher_exact};
@@ -44,6 +46,14 @@ struct Row {
     note: Option<String>,
 }
 
+/// Options of `evidentia demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the meta-analysis figures (forest and funnel plot, SVG and PNG).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Debug, Serialize)]
 struct Demo {
     source: &'static str,
@@ -51,6 +61,7 @@ struct Demo {
     rows: Vec<Row>,
     reproduced: usize,
     not_reproduced: usize,
+    meta_analysis: crate::demo_meta::DemoMeta,
 }
 
 fn decimals(s: &str) -> u32 {
@@ -202,7 +213,7 @@ fn categorical(
 }
 
 /// Recomputes Table 1 and prints it (or its JSON).
-pub fn run(json: bool) -> CliResult<()> {
+pub fn run(args: DemoArgs, json: bool) -> CliResult<()> {
     let mut prov = Provenance::new();
     prov.add_bytes(TABLE1_NAME, TABLE1.as_bytes());
     let table = Table::parse(Path::new(TABLE1_NAME), TABLE1.as_bytes())?;
@@ -232,7 +243,9 @@ pub fn run(json: bool) -> CliResult<()> {
         rows.push(row);
     }
     let reproduced = rows.iter().filter(|r| r.reproduced).count();
+    let meta_analysis = crate::demo_meta::run(&mut prov, args.out.as_deref())?;
     let demo = Demo {
+        meta_analysis,
         source: "Table 1 of the UCT-MSC cerebral palsy RCT (shared/seeds/000_*): control vs UCT-MSC",
         n_per_arm: N_PER_ARM,
         not_reproduced: rows.len() - reproduced,
@@ -243,6 +256,7 @@ pub fn run(json: bool) -> CliResult<()> {
         return emit(&demo, &prov, true);
     }
     print!("{}", render(&demo));
+    print!("{}", crate::demo_meta::render(&demo.meta_analysis));
     Ok(())
 }
 

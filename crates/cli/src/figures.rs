@@ -26,7 +26,7 @@ fn report_err(what: &str) -> impl FnOnce(ReportError) -> CliError + '_ {
 }
 
 /// Renders each (name, svg) to PNG, then writes all files; returns the paths written.
-fn write_all(dir: &Path, figures: Vec<(&str, String)>) -> CliResult<Vec<String>> {
+pub fn write_all(dir: &Path, figures: Vec<(&str, String)>) -> CliResult<Vec<String>> {
     let mut files = Vec::new();
     for (name, svg) in figures {
         let png = svg_to_png(&svg, PNG_SCALE).map_err(report_err(name))?;

@@ -8,6 +8,7 @@
 //! commands tested without spawning processes.
 
 pub mod demo;
+pub mod demo_meta;
 pub mod error;
 pub mod figures;
 pub mod meta_cmd;
@@ -43,8 +44,12 @@ pub struct Cli {
 pub enum Command {
     /// Recompute the baseline table (Table 1) of the cerebral-palsy UCT-MSC trial from its
     /// published summary statistics, and flag rows whose p-values cannot be reproduced.
-    #[command(after_help = "Example:\n  evidentia demo --json")]
-    Demo,
+    /// Then pools the trial's 12-month GMFM-66 change with illustrative studies in a
+    /// random-effects meta-analysis (forest and funnel plots with --out).
+    #[command(
+        after_help = "Examples:\n  evidentia demo\n  evidentia demo --out demo-figures --json"
+    )]
+    Demo(demo::DemoArgs),
     /// Statistical tests, effect sizes and power.
     #[command(subcommand)]
     Stats(stats_cmd::StatsCommand),
@@ -56,7 +61,7 @@ pub enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Demo => demo::run(cli.json),
+        Command::Demo(a) => demo::run(a, cli.json),
         Command::Stats(cmd) => stats_cmd::run(cmd, cli.json),
         Command::Meta(cmd) => meta_cmd::run(cmd, cli.json),
     }

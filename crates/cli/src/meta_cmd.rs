@@ -19,7 +19,7 @@ pub enum MetaCommand {
     #[command(
         after_help = "Examples:\n  evidentia meta pool --data bcg.csv --study author --ai tpos --bi tneg --ci cpos --di cneg --measure rr --method dl\n  evidentia meta pool --data trials.csv --m1 m1 --sd1 sd1 --n1 n1 --m2 m2 --sd2 sd2 --n2 n2 --profile cochrane2025 --out figs\n  evidentia meta pool --data es.csv --yi yi --vi vi --moderators \"ablat + year\" --json\n\nReferences: Viechtbauer (2010) metafor; Borenstein et al. (2009); Higgins et al.,\nCochrane Handbook ch. 10 (2024); Egger et al. (1997); Begg & Mazumdar (1994); Duval & Tweedie (2000)."
     )]
-    Pool(crate::meta_pool::PoolArgs),
+    Pool(Box<crate::meta_pool::PoolArgs>),
     /// Risk-of-bias table (RoB 2 or ROBINS-I): overall judgements by each tool's rule,
     /// overrides kept with their reason, and the per-domain summary.
     #[command(
@@ -105,7 +105,7 @@ struct PrismaOutput {
 pub fn run(cmd: MetaCommand, json: bool) -> CliResult<()> {
     let mut prov = Provenance::new();
     match cmd {
-        MetaCommand::Pool(a) => crate::meta_pool::run(a, &mut prov, json),
+        MetaCommand::Pool(a) => crate::meta_pool::run(*a, &mut prov, json),
         MetaCommand::Rob(a) => {
             let text = read_text(&a.data, &mut prov)?;
             let tool = match a.tool {

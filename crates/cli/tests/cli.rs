@@ -695,6 +695,7 @@ fn meta_rob_and_prisma() {
         &["meta", "prisma", "--data", broken.to_str().unwrap()],
         &["broken.csv", "records_screened", "2686"],
     );
+    // --out naming an existing file: a clear error, nothing written.
     fails_with(
         &[
             "meta",
@@ -702,8 +703,8 @@ fn meta_rob_and_prisma() {
             "--data",
             &meta_fixture("prisma_stroke2025.csv"),
             "--out",
-            "/tmp/x",
+            broken.to_str().unwrap(),
         ],
-        &["not implemented yet"],
+        &["cannot create directory", "broken.csv"],
     );
 }

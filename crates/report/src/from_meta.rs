@@ -378,22 +378,22 @@ pub fn prisma_flow(flow: &MetaPrismaFlow) -> PrismaFlow {
     let c = &flow.counts;
     let z = |v: Option<u64>| v.unwrap_or(0);
     let mut dbr_excluded = named(&c.dbr_excluded.reasons);
-    if dbr_excluded.is_empty() {
-        if let Some(t) = c.dbr_excluded.total {
-            dbr_excluded.push(NamedCount {
-                name: "Reports excluded".into(),
-                n: t,
-            });
-        }
+    if dbr_excluded.is_empty()
+        && let Some(t) = c.dbr_excluded.total
+    {
+        dbr_excluded.push(NamedCount {
+            name: "Reports excluded".into(),
+            n: t,
+        });
     }
     let mut other_excluded = named(&c.other_excluded.reasons);
-    if other_excluded.is_empty() {
-        if let Some(t) = c.other_excluded.total {
-            other_excluded.push(NamedCount {
-                name: "Reports excluded".into(),
-                n: t,
-            });
-        }
+    if other_excluded.is_empty()
+        && let Some(t) = c.other_excluded.total
+    {
+        other_excluded.push(NamedCount {
+            name: "Reports excluded".into(),
+            n: t,
+        });
     }
     let database_results = c
         .database_results
