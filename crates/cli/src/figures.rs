@@ -49,6 +49,7 @@ pub fn pool(
     trimfill: Option<&TrimFill>,
     data: &PoolData,
     labels: (&str, &str),
+    rob: Option<RobTable>,
 ) -> CliResult<Vec<String>> {
     let options = ForestOptions {
         measure: data.measure,
@@ -58,6 +59,7 @@ pub fn pool(
         favours_right: Some(format!("Favours {}", labels.1.to_lowercase())),
         arms: data.arms.clone(),
         groups: groups.map(<[String]>::to_vec).unwrap_or_default(),
+        rob,
         ..ForestOptions::default()
     };
     let forest = forest_plot(fit, subgroups, &options).map_err(report_err("forest plot"))?;

@@ -18,6 +18,7 @@ use evidentia_meta::model::{
     self, FitOptions, MetaData, MetaFit, Method, ModeratorResults, PiType, Profile,
     SubgroupAnalysis, Test,
 };
+use evidentia_meta::rob::{self, RobOptions, RobTool};
 use evidentia_report::ArmData;
 use evidentia_stats::design::{Coding, Column, Frame, build_design};
 use evidentia_stats::formula::Formula;
@@ -207,6 +208,12 @@ pub struct PoolArgs {
     /// Directory for the forest and funnel plots (SVG and PNG).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Risk-of-bias table (Study, D1..Dn, optional Overall) drawn as forest-plot columns.
+    #[arg(long)]
+    pub rob: Option<PathBuf>,
+    /// Tool of the --rob table.
+    #[arg(long, value_enum, default_value = "rob2", requires = "rob")]
+    pub rob_tool: crate::meta_cmd::ToolArg,
     /// Experimental-arm label for the forest plot.
     #[arg(long, default_value = "Experimental")]
     pub label1: String,
@@ -876,6 +883,37 @@ pub fn run(a: PoolArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
         ));
     }
 
+    let rob_table = match &a.rob {
+        Some(path) => {
+            prov.add_input(path)?;
+            let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let tool = match a.rob_tool {
+                crate::meta_cmd::ToolArg::Rob2 => RobTool::Rob2,
+                crate::meta_cmd::ToolArg::RobinsI => RobTool::RobinsI,
+            };
+            let t = rob::parse_rob_csv(&text, tool, &RobOptions::default())
+                .map_err(meta_err(path.display().to_string()))?;
+            if let Some(missing) = pd
+                .data
+                .labels
+                .iter()
+                .find(|l| !t.studies.iter().any(|s| &s.study == *l))
+            {
+                return Err(CliError::Data {
+                    path: path.clone(),
+                    message: format!(
+                        "study '{missing}' of {} has no row in the risk-of-bias table",
+                        a.data.display()
+                    ),
+                });
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let figures = match &a.out {
         Some(dir) => crate::figures::pool(
             dir,
@@ -890,6 +928,7 @@ pub fn run(a: PoolArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
             bias_out.trimfill.as_ref(),
             &pd,
             (&a.label1, &a.label2),
+            rob_table,
         )?,
         None => Vec::new(),
     };

@@ -522,3 +522,68 @@ fn demo_pools_the_trial_with_illustrative_studies() {
         "cochrane2025 reports a prediction interval"
     );
 }
+
+#[test]
+fn forest_plot_carries_risk_of_bias_columns() {
+    let data = fixture("dat.normand1999.csv");
+    let dir = std::env::temp_dir().join(format!("evidentia-robforest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = [
+        "Edinburgh",
+        "Orpington-Mild",
+        "Orpington-Moderate",
+        "Orpington-Severe",
+        "Montreal-Home",
+        "Montreal-Transfer",
+        "Newcastle",
+        "Umea",
+        "Uppsala",
+    ];
+    let mut csv = String::from("Study,D1,D2,D3,D4,D5\n");
+    for (i, n) in names.iter().enumerate() {
+        let d3 = if i % 3 == 0 { "Some concerns" } else { "Low" };
+        let d5 = if i == 4 { "High" } else { "Low" };
+        csv += &format!("{n},Low,Low,{d3},Low,{d5}\n");
+    }
+    let rob = dir.join("rob.csv");
+    std::fs::write(&rob, &csv).unwrap();
+    let out = dir.join("figs");
+    let args = [
+        "meta",
+        "pool",
+        "--data",
+        &data,
+        "--study",
+        "source",
+        "--m1",
+        "m1i",
+        "--sd1",
+        "sd1i",
+        "--n1",
+        "n1i",
+        "--m2",
+        "m2i",
+        "--sd2",
+        "sd2i",
+        "--n2",
+        "n2i",
+        "--rob",
+        rob.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    json(&args);
+    let svg = std::fs::read_to_string(out.join("forest.svg")).unwrap();
+    assert!(svg.contains("Risk of bias legend") || svg.contains("Overall risk of bias"));
+    // A study missing from the RoB table is an error naming it.
+    let short = dir.join("rob_short.csv");
+    std::fs::write(
+        &short,
+        csv.lines().take(9).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let mut bad = args.to_vec();
+    let i = bad.iter().position(|a| *a == "--rob").unwrap();
+    bad[i + 1] = short.to_str().unwrap();
+    fails_with(&bad, &["Uppsala", "risk-of-bias table"]);
+}

@@ -111,6 +111,9 @@ pub struct ForestOptions {
     pub favours_left: Option<String>,
     /// Text of the right "favours" label.
     pub favours_right: Option<String>,
+    /// Risk-of-bias judgements drawn as columns (RevMan's A, B, … and overall), matched to
+    /// the studies by label; every study must be in the table.
+    pub rob: Option<RobTable>,
 }
 
 fn pooled(
@@ -220,6 +223,48 @@ pub fn forest_plot(
     if is_ratio(options.measure) {
         plot.log_scale = true;
     }
+    let rob_rows = match &options.rob {
+        Some(table) => {
+            let (light, _) = rob_figures(table, false)?;
+            let letters = ["A", "B", "C", "D", "E", "F", "G"];
+            plot.rob_domains = light
+                .domains
+                .iter()
+                .zip(letters)
+                .map(|(d, l)| crate::RobDomain {
+                    short: l.to_string(),
+                    caption: d.caption.clone(),
+                })
+                .collect();
+            plot.rob_domains.push(crate::RobDomain {
+                short: "O".into(),
+                caption: "Overall risk of bias".into(),
+            });
+            let mut rows = Vec::with_capacity(fit.studies.len());
+            for s in &fit.studies {
+                let st = light
+                    .studies
+                    .iter()
+                    .find(|r| r.name == s.study)
+                    .ok_or_else(|| ReportError::Invalid {
+                        figure: "forest plot",
+                        item: s.study.clone(),
+                        message: "study is not in the risk-of-bias table".into(),
+                    })?;
+                let mut j = st.judgements.clone();
+                j.extend(st.overall);
+                rows.push(j);
+            }
+            Some(rows)
+        }
+        None => None,
+    };
+    let plot_rows = |mut r: ForestRow, i: usize| {
+        if let Some(rr) = &rob_rows {
+            r.rob = Some(rr[i].clone());
+        }
+        r
+    };
     match subgroups {
         Some(sg) if options.groups.len() == fit.studies.len() => {
             for g in &sg.subgroups {
@@ -229,7 +274,7 @@ pub fn forest_plot(
                 let weight: f64 = members.iter().map(|&i| fit.studies[i].weight).sum();
                 plot.sections.push(ForestSection {
                     heading: Some(g.group.clone()),
-                    rows: members.iter().map(|&i| row(i)).collect(),
+                    rows: members.iter().map(|&i| plot_rows(row(i), i)).collect(),
                     subtotal: Some(pooled(
                         &format!("Subtotal ({pct}% CI)"),
                         &g.fit,
@@ -249,7 +294,9 @@ pub fn forest_plot(
         }
         _ => plot.sections.push(ForestSection {
             heading: None,
-            rows: (0..fit.studies.len()).map(row).collect(),
+            rows: (0..fit.studies.len())
+                .map(|i| plot_rows(row(i), i))
+                .collect(),
             subtotal: None,
         }),
     }
