@@ -15,7 +15,6 @@ use evidentia_report::{
 };
 
 use crate::error::{CliError, CliResult};
-use crate::meta_pool::PoolData;
 use crate::outdir::OutDir;
 
 /// PNG scale factor (2× for print).
@@ -45,26 +44,12 @@ pub fn pool(
     dir: &Path,
     fit: &MetaFit,
     subgroups: Option<&SubgroupAnalysis>,
-    groups: Option<&[String]>,
     trimfill: Option<&TrimFill>,
-    data: &PoolData,
-    labels: (&str, &str),
-    rob: Option<RobTable>,
+    options: &ForestOptions,
 ) -> CliResult<Vec<String>> {
-    let options = ForestOptions {
-        measure: data.measure,
-        experimental_label: Some(labels.0.to_string()),
-        control_label: Some(labels.1.to_string()),
-        favours_left: Some(format!("Favours {}", labels.0.to_lowercase())),
-        favours_right: Some(format!("Favours {}", labels.1.to_lowercase())),
-        arms: data.arms.clone(),
-        groups: groups.map(<[String]>::to_vec).unwrap_or_default(),
-        rob,
-        ..ForestOptions::default()
-    };
-    let forest = forest_plot(fit, subgroups, &options).map_err(report_err("forest plot"))?;
+    let forest = forest_plot(fit, subgroups, options).map_err(report_err("forest plot"))?;
     let forest = forest_svg(&forest).map_err(report_err("forest plot"))?;
-    let funnel = funnel_plot(fit, trimfill, data.measure);
+    let funnel = funnel_plot(fit, trimfill, options.measure);
     let funnel = funnel_svg(&funnel).map_err(report_err("funnel plot"))?;
     write_all(dir, vec![("forest", forest), ("funnel", funnel)])
 }

@@ -19,7 +19,7 @@ use evidentia_meta::model::{
     SubgroupAnalysis, Test,
 };
 use evidentia_meta::rob::{self, RobOptions, RobTool};
-use evidentia_report::ArmData;
+use evidentia_report::{ArmData, ForestOptions};
 use evidentia_stats::design::{Coding, Column, Frame, build_design};
 use evidentia_stats::formula::Formula;
 use serde::Serialize;
@@ -915,21 +915,32 @@ pub fn run(a: PoolArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
         None => None,
     };
     let figures = match &a.out {
-        Some(dir) => crate::figures::pool(
-            dir,
+        Some(dir) => {
+            let forest = ForestOptions {
+                measure: pd.measure,
+                experimental_label: Some(a.label1.clone()),
+                control_label: Some(a.label2.clone()),
+                favours_left: Some(format!("Favours {}", a.label1.to_lowercase())),
+                favours_right: Some(format!("Favours {}", a.label2.to_lowercase())),
+                arms: pd.arms.clone(),
+                groups: groups.clone().unwrap_or_default(),
+                rob: rob_table,
+                ..ForestOptions::default()
+            };
             // A meta-regression's intercept is not a pooled effect: draw the model without moderators.
-            &if pd.data.moderators.is_some() {
+            let drawn = if pd.data.moderators.is_some() {
                 model::fit(&plain, &options).map_err(ctx())?
             } else {
                 fit.clone()
-            },
-            sub.as_ref(),
-            groups.as_deref(),
-            bias_out.trimfill.as_ref(),
-            &pd,
-            (&a.label1, &a.label2),
-            rob_table,
-        )?,
+            };
+            crate::figures::pool(
+                dir,
+                &drawn,
+                sub.as_ref(),
+                bias_out.trimfill.as_ref(),
+                &forest,
+            )?
+        }
         None => Vec::new(),
     };
     let output = build_output(
