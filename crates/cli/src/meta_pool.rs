@@ -174,6 +174,10 @@ pub struct PoolArgs {
     /// Hartung–Knapp–Sidik–Jonkman: t test with the scaled variance.
     #[arg(long)]
     pub knha: bool,
+    /// When ML/REML/EB do not converge, fall back to DL visibly (recorded in `warnings`)
+    /// instead of failing.
+    #[arg(long)]
+    pub fallback_dl: bool,
     /// Prediction interval convention (default: the profile's).
     #[arg(long, value_enum)]
     pub pi: Option<PiArg>,
@@ -743,6 +747,9 @@ pub fn fit_options(a: &PoolArgs) -> CliResult<FitOptions> {
     }
     if a.knha {
         o.test = Some(Test::Knha);
+    }
+    if a.fallback_dl {
+        o.fallback_to_dl = Some(true);
     }
     if let Some(p) = a.pi {
         o.pi = Some(match p {
