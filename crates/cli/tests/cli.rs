@@ -1,47 +1,8 @@
 //! End-to-end tests of the `evidentia` binary: JSON keys, exit codes and messages.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn evidentia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evidentia"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = evidentia(&a);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-/// Writes `content` to a fresh file named `name` in a per-test directory.
-fn file(test: &str, name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("evidentia-cli-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = evidentia(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?} should exit 2");
-    let err = String::from_utf8_lossy(&out.stderr);
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: stderr {err:?} lacks {n:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
+use common::{evidentia, fails_with, file, json, meta_fixture};
 
 const TRIAL: &str = "id,arm,age,sex,pre,post\n\
 1,UCT-MSC,10.5,F,3,5\n2,UCT-MSC,12.0,M,4,4.5\n3,UCT-MSC,9.5,F,2,6\n4,UCT-MSC,11.0,M,5,7\n\
@@ -646,13 +607,6 @@ fn levene_and_spss_quartiles_from_the_command_line() {
         ],
         &["type9"],
     );
-}
-
-fn meta_fixture(name: &str) -> String {
-    format!(
-        "{}/../meta/tests/fixtures/meta/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
 }
 
 #[test]

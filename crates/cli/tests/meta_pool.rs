@@ -2,47 +2,10 @@
 //! (crates/meta/tests/fixtures/meta/expected_metafor_published.json, copied from
 //! ../shared/reference/meta with its sources), and the figures of `meta pool/rob/prisma`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{evidentia, fails_with, json, meta_fixture as fixture};
 use serde_json::Value;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../meta/tests/fixtures/meta")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn evidentia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evidentia"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = evidentia(&a);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = evidentia(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?} should exit 2");
-    let err = String::from_utf8_lossy(&out.stderr);
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: stderr {err:?} lacks {n:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 fn published(id: &str) -> Value {
     let text = std::fs::read_to_string(fixture("expected_metafor_published.json")).unwrap();

@@ -67,24 +67,9 @@ fn dl(y: &[f64], v: &[f64]) -> Dl {
     }
 }
 
-/// A p-value written the RevMan way ("P < 0.00001", "P = 0.002", "P = 0.32").
-fn p_label(p: f64) -> String {
-    if p < 0.00001 {
-        "P < 0.00001".into()
-    } else if p < 0.0001 {
-        "P < 0.0001".into()
-    } else if p < 0.001 {
-        format!("P = {p:.4}")
-    } else if p < 0.01 {
-        format!("P = {p:.3}")
-    } else {
-        format!("P = {p:.2}")
-    }
-}
-
 /// Two-sided normal p-value of |z|.
 fn p_text(z: f64) -> String {
-    p_label(erfc(z.abs() / std::f64::consts::SQRT_2))
+    revman_p(erfc(z.abs() / std::f64::consts::SQRT_2))
 }
 
 /// erfc by Numerical Recipes' `erfcc` (fractional error < 1.2e-7; enough for a label).
@@ -128,7 +113,7 @@ fn chi2_p_text(q: f64, df: f64) -> String {
         }
         erfc(h.sqrt()) + (-h).exp() * sum
     };
-    p_label(p)
+    revman_p(p)
 }
 
 fn out_dir() -> PathBuf {
