@@ -842,6 +842,21 @@ pub fn run(a: PoolArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
     for d in &pd.dropped {
         warnings.push(format!("{} left out: {}", d.study, d.reason));
     }
+    let mut seen = std::collections::BTreeMap::new();
+    for l in &pd.data.labels {
+        *seen.entry(l.as_str()).or_insert(0usize) += 1;
+    }
+    let repeated: Vec<&str> = seen
+        .iter()
+        .filter(|&(_, &n)| n > 1)
+        .map(|(l, _)| *l)
+        .collect();
+    if !repeated.is_empty() {
+        warnings.push(format!(
+            "study labels used more than once: {} (add the year to tell them apart; --rob joins by label)",
+            repeated.join(", ")
+        ));
+    }
     let plain = MetaData {
         moderators: None,
         ..pd.data.clone()

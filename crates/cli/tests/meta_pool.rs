@@ -81,6 +81,8 @@ fn bcg_reml_matches_metafor() {
     let w: f64 = studies.iter().map(|s| f(&s["weight"])).sum();
     assert!((w - 100.0).abs() < 1e-9, "weights sum to {w}");
     assert_eq!(studies[0]["study"], "Aronson");
+    let w = v["warnings"][0].as_str().unwrap();
+    assert!(w.contains("Comstock et al, Rosenthal et al"), "{w}");
 }
 
 #[test]
