@@ -16,7 +16,11 @@
 
 pub mod error;
 pub mod gradients;
+mod linalg;
+pub mod tensor;
 pub mod volume;
 
 pub use error::{DtiError, Result};
+pub use linalg::sym_eigen3;
+pub use tensor::{FitMethod, FitOptions, NoiseSigma, TensorFit, VoxelTensor, fit_tensors};
 pub use volume::Volume;
