@@ -17,6 +17,7 @@
 pub mod error;
 pub mod gradients;
 mod linalg;
+pub mod maps;
 pub mod tensor;
 pub mod volume;
 
