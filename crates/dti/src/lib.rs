@@ -18,6 +18,7 @@ pub mod error;
 pub mod gradients;
 mod linalg;
 pub mod maps;
+pub mod mask;
 pub mod tensor;
 pub mod volume;
 

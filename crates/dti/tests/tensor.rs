@@ -251,3 +251,47 @@ fn results_do_not_depend_on_thread_count() {
         assert_eq!(one, three, "{method:?}");
     }
 }
+
+#[test]
+fn median_otsu_matches_dipy() {
+    use evidentia_dti::mask::{MedianOtsuOptions, median_otsu};
+    for name in DATASETS {
+        let case = load(name);
+        let dims: Vec<usize> = case.meta["dims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let b0: Vec<usize> = case.meta["b0_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        for (key, opts) in [
+            ("mask_default", MedianOtsuOptions::default()),
+            (
+                "mask_r1p2d1",
+                MedianOtsuOptions {
+                    median_radius: 1,
+                    numpass: 2,
+                    dilate: 1,
+                },
+            ),
+        ] {
+            let expect: Vec<bool> = std::fs::read(dir().join(format!("{name}.{key}.u8")))
+                .unwrap()
+                .iter()
+                .map(|&b| b != 0)
+                .collect();
+            let got = median_otsu(&case.signals, [dims[0], dims[1], dims[2]], dims[3], &b0, &opts).unwrap();
+            let differ = got.iter().zip(&expect).filter(|(a, b)| a != b).count();
+            eprintln!(
+                "{name} {key}: {} voxels in DIPY's mask, {differ} differ",
+                expect.iter().filter(|b| **b).count()
+            );
+            assert_eq!(differ, 0, "{name} {key}");
+        }
+    }
+}
