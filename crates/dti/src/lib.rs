@@ -19,6 +19,7 @@ pub mod gradients;
 mod linalg;
 pub mod maps;
 pub mod mask;
+pub mod phantom;
 pub mod tensor;
 pub mod volume;
 

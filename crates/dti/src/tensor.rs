@@ -23,9 +23,10 @@
 //!   whose residual still exceeds 3C are dropped and NLLS is refitted from the OLS of the
 //!   rest. The number dropped is the voxel's outlier count.
 //! * [`FitMethod::Irls`]: ours. Iteratively reweighted WLS in the log domain: weights
-//!   μ²·ω with μ the predicted signal and ω = 1/(1 + (r/s)²)² Geman–McClure weights of
-//!   the signal residual r (s = σ if given, else 1.4826·√(N/(N−7))·MAD(r) recomputed each
-//!   pass), at most `max_iter` passes until the parameters change by < 1e-6 relative;
+//!   μ²·ω with μ the predicted signal and ω = (1 − (r/4.685s)²)² (0 beyond) Tukey
+//!   biweights of the signal residual r (s = σ if given, else 1.4826·√(N/(N−7))·MAD(r)
+//!   recomputed each pass), started from WLS, at most `max_iter` passes until the
+//!   parameters change by < 1e-6 relative;
 //!   then measurements with |r| > 3s are dropped and a final WLS is fitted to the rest
 //!   (cf. REKINDLE, Tax et al. 2015). The number dropped is the outlier count.
 //!
@@ -75,7 +76,7 @@ pub enum FitMethod {
     Nlls,
     /// RESTORE robust fitting (Chang et al. 2005).
     Restore,
-    /// Iteratively reweighted WLS with Geman–McClure weights and outlier rejection.
+    /// Iteratively reweighted WLS with Tukey biweights and outlier rejection.
     Irls,
 }
 
@@ -623,6 +624,9 @@ fn restore(ctx: &Ctx, ws: &mut Work, p_ols: [f64; 8]) -> ([f64; 8], u16, bool) {
     }
 }
 
+/// Tuning constant of Tukey's biweight (Holland & Welsch 1977).
+const TUKEY_C: f64 = 4.685;
+
 /// The IRLS variant for one voxel (see the module docs).
 fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
     let design = ctx.design;
@@ -643,8 +647,9 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
             return (p, 0, true);
         }
         for i in 0..n {
-            let u = ws.r[i] / s;
-            let om = 1.0 / (1.0 + u * u);
+            // Tukey's biweight with c = 4.685·s (95 % efficiency under Gaussian noise).
+            let u = ws.r[i] / (TUKEY_C * s);
+            let om = if u.abs() < 1.0 { 1.0 - u * u } else { 0.0 };
             ws.w[i] = ws.mu[i] * ws.mu[i] * om * om;
         }
         let Some(pn) = design.weighted_ls(&ws.ly, &ws.w) else {
