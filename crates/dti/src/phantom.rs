@@ -356,7 +356,7 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
     let mut signals = vec![0.0f32; nvox * nt];
     let mut labels_out = vec![0u8; nvox];
     // Centre and semi-axes of the brain ellipsoid in voxels.
-    let semi = [0.45 * nx as f64, 0.47 * ny as f64, 0.46 * nz as f64];
+    let semi = [0.465 * nx as f64, 0.486 * ny as f64, 0.476 * nz as f64];
     let centre = [(nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0, (nz as f64 - 1.0) / 2.0];
     clean
         .par_chunks_mut(slab * nt)

@@ -45,7 +45,7 @@ use serde::Serialize;
 
 use crate::error::{DtiError, Result};
 use crate::gradients::GradientTable;
-use crate::linalg::{NP, NTRI_PAD, cholesky_solve7, sym_eigen3, tri};
+use crate::linalg::{NP, NTRI_PAD, cholesky_solve7, exp_slice, ln_slice, sym_eigen3, tri};
 
 /// Per-voxel status bits of a [`TensorFit`].
 pub mod flags {
@@ -288,7 +288,7 @@ impl Design {
     }
 
     /// OLS parameters from the log signal.
-    #[inline]
+    #[inline(always)]
     fn ols(&self, ly: &[f64]) -> [f64; 8] {
         let mut p = [0.0; 8];
         for (r, &l) in self.rows.iter().zip(ly) {
@@ -300,7 +300,7 @@ impl Design {
     }
 
     /// Weighted log-linear least squares: minimises Σ w2ᵢ (lyᵢ − xᵢ·p)².
-    #[inline]
+    #[inline(always)]
     fn weighted_ls(&self, ly: &[f64], w2: &[f64]) -> Option<[f64; 8]> {
         let mut a = [0.0; NTRI_PAD];
         let mut b = [0.0; 8];
@@ -353,6 +353,7 @@ impl Work {
 }
 
 /// Median with numpy's convention (mean of the two middle values for even counts).
+#[inline(always)]
 fn median_in_place(v: &mut [f64]) -> f64 {
     let n = v.len();
     if n == 0 {
@@ -367,6 +368,7 @@ fn median_in_place(v: &mut [f64]) -> f64 {
 }
 
 /// Median absolute deviation of `r` (entries with `keep` = 0 ignored), via `tmp`.
+#[inline(always)]
 fn mad(r: &[f64], keep: &[f64], tmp: &mut Vec<f64>) -> f64 {
     tmp.clear();
     tmp.extend(r.iter().zip(keep).filter(|(_, k)| **k > 0.0).map(|(v, _)| *v));
@@ -386,6 +388,7 @@ struct LmResult {
 /// Levenberg–Marquardt for min Σ wᵢ (yᵢ − exp(xᵢ·p))², with Marquardt's diagonal
 /// damping; `w` of zero removes a measurement. Leaves the prediction of the returned
 /// parameters in `ws.mu`.
+#[inline(always)]
 fn lm_fit(
     design: &Design,
     y: &[f64],
@@ -396,11 +399,13 @@ fn lm_fit(
 ) -> LmResult {
     let n = y.len();
     let cost_of = |p: &[f64; 8], mu: &mut [f64]| -> f64 {
+        for (i, m) in mu.iter_mut().enumerate() {
+            *m = design.eta(i, p);
+        }
+        exp_slice(mu);
         let mut c = 0.0;
         for i in 0..n {
-            let m = design.eta(i, p).exp();
-            mu[i] = m;
-            let r = y[i] - m;
+            let r = y[i] - mu[i];
             c += w[i] * r * r;
         }
         c
@@ -410,8 +415,8 @@ fn lm_fit(
     if !cost.is_finite() {
         return LmResult { p: p0, ok: false };
     }
-    let mut lambda = 1e-3;
-    for _iter in 0..100 {
+    let mut lambda = 1e-4;
+    for _iter in 0..50 {
         let mut a = [0.0; NTRI_PAD];
         let mut g = [0.0; 8];
         for (i, row) in design.rows.iter().enumerate() {
@@ -426,42 +431,45 @@ fn lm_fit(
                 g[k] += gr * row.x[k];
             }
         }
-        let mut accepted = false;
-        while lambda < 1e12 {
+        let scale = (0..NP).map(|k| p[k].abs()).fold(0.0, f64::max);
+        // Try steps with growing damping until one goes downhill.
+        loop {
+            if lambda > 1e8 {
+                // No downhill step at any damping: p is a (numerical) minimum.
+                return LmResult { p, ok: true };
+            }
             let Some(delta) = cholesky_solve7(&a, &g, lambda) else {
                 lambda *= 10.0;
                 continue;
             };
+            let step = (0..NP).map(|k| delta[k].abs()).fold(0.0, f64::max);
+            if step <= 1e-10 * (1.0 + scale) {
+                return LmResult { p, ok: true };
+            }
             let mut pt = p;
             for k in 0..NP {
                 pt[k] += delta[k];
             }
             let ct = cost_of(&pt, trial_mu);
-            if ct.is_finite() && ct <= cost {
-                let step = (0..NP).map(|k| delta[k].abs()).fold(0.0, f64::max);
-                let scale = (0..NP).map(|k| pt[k].abs()).fold(0.0, f64::max);
+            if ct.is_finite() && ct < cost {
                 let reduction = cost - ct;
                 p = pt;
                 cost = ct;
                 mu.copy_from_slice(trial_mu);
-                lambda = (lambda * 0.1).max(1e-12);
-                accepted = true;
-                if reduction <= 1e-12 * cost.max(f64::MIN_POSITIVE) || step <= 1e-10 * (1.0 + scale) {
+                lambda = (lambda * 0.1).max(1e-9);
+                if reduction <= 1e-12 * cost.max(f64::MIN_POSITIVE) {
                     return LmResult { p, ok: true };
                 }
                 break;
             }
             lambda *= 10.0;
         }
-        if !accepted {
-            // No downhill step at any damping: p is a (numerical) minimum.
-            return LmResult { p, ok: true };
-        }
     }
     LmResult { p, ok: true }
 }
 
 /// Signal residuals r = y − μ for the prediction in `mu`.
+#[inline(always)]
 fn residuals(y: &[f64], mu: &[f64], r: &mut [f64]) {
     for i in 0..y.len() {
         r[i] = y[i] - mu[i];
@@ -476,9 +484,57 @@ struct Ctx<'a> {
     min_diffusivity: f64,
     /// 1.4826·√(N/(N−7)).
     mad_factor: f64,
+    /// Skip the AVX2 path (to test that both paths agree).
+    generic_only: bool,
+}
+
+/// Fits the voxels `start..start + out.len()`.
+#[inline(always)]
+fn process_chunk_generic(
+    ctx: &Ctx,
+    signals: &[f32],
+    mask: Option<&[bool]>,
+    start: usize,
+    out: &mut [VoxelTensor],
+) {
+    let nt = ctx.design.len();
+    let mut ws = Work::new(nt);
+    for (k, vt) in out.iter_mut().enumerate() {
+        let v = start + k;
+        if mask.is_some_and(|m| !m[v]) {
+            continue;
+        }
+        *vt = fit_voxel(ctx, &signals[v * nt..(v + 1) * nt], &mut ws);
+    }
+}
+
+/// The same code compiled for AVX2/FMA. Rust never contracts a·b + c into an FMA and
+/// every accumulation keeps its order, so the results are bit-identical to the
+/// generic path; only the vector width changes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn process_chunk_avx2(
+    ctx: &Ctx,
+    signals: &[f32],
+    mask: Option<&[bool]>,
+    start: usize,
+    out: &mut [VoxelTensor],
+) {
+    process_chunk_generic(ctx, signals, mask, start, out)
+}
+
+fn process_chunk(ctx: &Ctx, signals: &[f32], mask: Option<&[bool]>, start: usize, out: &mut [VoxelTensor]) {
+    #[cfg(target_arch = "x86_64")]
+    if !ctx.generic_only && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        unsafe { process_chunk_avx2(ctx, signals, mask, start, out) };
+        return;
+    }
+    process_chunk_generic(ctx, signals, mask, start, out)
 }
 
 /// Fits one voxel; `s` is its signal.
+#[inline(always)]
 fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
     let design = ctx.design;
     let n = design.len();
@@ -500,24 +556,18 @@ fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
             v
         };
         ws.y[i] = v;
-        ws.ly[i] = v.ln();
     }
+    ln_slice(&ws.y, &mut ws.ly);
     let p_ols = design.ols(&ws.ly);
-    let wls = |ws: &mut Work, p: &[f64; 8]| -> Option<[f64; 8]> {
-        for i in 0..n {
-            ws.w[i] = (2.0 * design.eta(i, p)).exp() * ws.keep[i];
-        }
-        design.weighted_ls(&ws.ly, &ws.w)
-    };
     ws.keep.fill(1.0);
     let p = match ctx.opts.method {
         FitMethod::Ols => p_ols,
-        FitMethod::Wls => wls(ws, &p_ols).unwrap_or_else(|| {
+        FitMethod::Wls => wls(design, ws, &p_ols).unwrap_or_else(|| {
             flags |= flags::FALLBACK;
             p_ols
         }),
         FitMethod::Nlls => {
-            let start = wls(ws, &p_ols).unwrap_or(p_ols);
+            let start = wls(design, ws, &p_ols).unwrap_or(p_ols);
             ws.w.fill(1.0);
             let r = lm_fit(design, &ws.y, &ws.w, start, &mut ws.mu, &mut ws.mu2);
             if r.ok {
@@ -536,7 +586,7 @@ fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
             p
         }
         FitMethod::Irls => {
-            let start = wls(ws, &p_ols).unwrap_or(p_ols);
+            let start = wls(design, ws, &p_ols).unwrap_or(p_ols);
             let (p, dropped, ok) = irls(ctx, ws, start);
             if !ok {
                 flags |= flags::FALLBACK;
@@ -551,8 +601,23 @@ fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
     finish(p, flags, outliers, ctx.min_diffusivity)
 }
 
+/// WLS from parameters `p`: weights = predicted signal squared (times `keep`).
+#[inline(always)]
+fn wls(design: &Design, ws: &mut Work, p: &[f64; 8]) -> Option<[f64; 8]> {
+    let n = design.len();
+    for i in 0..n {
+        ws.w[i] = 2.0 * design.eta(i, p);
+    }
+    exp_slice(&mut ws.w);
+    for i in 0..n {
+        ws.w[i] *= ws.keep[i];
+    }
+    design.weighted_ls(&ws.ly, &ws.w)
+}
+
 /// RESTORE for one voxel (see the module docs). Returns parameters, outliers dropped,
 /// and whether every step succeeded.
+#[inline(always)]
 fn restore(ctx: &Ctx, ws: &mut Work, p_ols: [f64; 8]) -> ([f64; 8], u16, bool) {
     let design = ctx.design;
     let n = design.len();
@@ -628,6 +693,7 @@ fn restore(ctx: &Ctx, ws: &mut Work, p_ols: [f64; 8]) -> ([f64; 8], u16, bool) {
 const TUKEY_C: f64 = 4.685;
 
 /// The IRLS variant for one voxel (see the module docs).
+#[inline(always)]
 fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
     let design = ctx.design;
     let n = design.len();
@@ -635,8 +701,9 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
     let mut s = 0.0;
     for _ in 0..ctx.opts.max_iter.max(1) {
         for i in 0..n {
-            ws.mu[i] = design.eta(i, &p).exp();
+            ws.mu[i] = design.eta(i, &p);
         }
+        exp_slice(&mut ws.mu);
         residuals(&ws.y, &ws.mu, &mut ws.r);
         s = match ctx.sigma {
             Some(v) => v,
@@ -663,8 +730,9 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
         }
     }
     for i in 0..n {
-        ws.mu[i] = design.eta(i, &p).exp();
+        ws.mu[i] = design.eta(i, &p);
     }
+    exp_slice(&mut ws.mu);
     residuals(&ws.y, &ws.mu, &mut ws.r);
     let mut dropped = 0usize;
     for i in 0..n {
@@ -688,6 +756,7 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
 }
 
 /// Converts scaled parameters to a [`VoxelTensor`] (units, eigen-decomposition, clipping).
+#[inline(always)]
 fn finish(p: [f64; 8], mut flags: u8, outliers: u16, min_diffusivity: f64) -> VoxelTensor {
     let d = [
         p[0] * B_SCALE,
@@ -722,6 +791,7 @@ fn finish(p: [f64; 8], mut flags: u8, outliers: u16, min_diffusivity: f64) -> Vo
 }
 
 /// Eigen-decomposition of a tensor given as (Dxx, Dyy, Dzz, Dxy, Dxz, Dyz).
+#[inline(always)]
 pub fn eigen_of(d: &[f64; 6]) -> ([f64; 3], [[f64; 3]; 3]) {
     sym_eigen3([[d[0], d[3], d[4]], [d[3], d[1], d[5]], [d[4], d[5], d[2]]])
 }
@@ -807,10 +877,10 @@ pub fn fit_tensors_with_design(
             message: format!("{} entries for {n_voxels} voxels", m.len()),
         });
     }
-    if !(options.min_signal > 0.0 && options.min_signal.is_finite()) {
+    if !(options.min_signal >= f64::MIN_POSITIVE && options.min_signal.is_finite()) {
         return Err(DtiError::Invalid {
             what: "min_signal".into(),
-            message: format!("{} must be a positive number", options.min_signal),
+            message: format!("{} must be a positive normal number", options.min_signal),
         });
     }
     let robust = matches!(options.method, FitMethod::Restore | FitMethod::Irls);
@@ -854,22 +924,14 @@ pub fn fit_tensors_with_design(
         sigma,
         min_diffusivity,
         mad_factor: 1.4826 * (nt as f64 / (nt as f64 - NP as f64)).sqrt(),
+        generic_only: std::env::var_os("EVIDENTIA_DTI_GENERIC").is_some(),
     };
     const CHUNK: usize = 256;
     let mut voxels = vec![VoxelTensor::default(); n_voxels];
     voxels
         .par_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(c, out)| {
-            let mut ws = Work::new(nt);
-            for (k, vt) in out.iter_mut().enumerate() {
-                let v = c * CHUNK + k;
-                if mask.is_some_and(|m| !m[v]) {
-                    continue;
-                }
-                *vt = fit_voxel(&ctx, &signals[v * nt..(v + 1) * nt], &mut ws);
-            }
-        });
+        .for_each(|(c, out)| process_chunk(&ctx, signals, mask, c * CHUNK, out));
     let mut fit = TensorFit {
         method: options.method,
         voxels,
