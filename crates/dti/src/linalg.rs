@@ -69,12 +69,106 @@ pub(crate) fn cholesky_solve7(a: &[f64; NTRI_PAD], b: &[f64; 8], damping: f64) -
     }
 }
 
-/// Eigen-decomposition of a symmetric 3×3 matrix by cyclic Jacobi rotations (Golub &
-/// Van Loan, *Matrix Computations*, §8.5). Returns eigenvalues sorted in descending
-/// order and the matching unit eigenvectors (`vecs[k]` belongs to `vals[k]`), each
-/// signed so that its largest-magnitude component is positive (first such on ties).
+/// Eigen-decomposition of a symmetric 3×3 matrix. Returns eigenvalues sorted in
+/// descending order and the matching unit eigenvectors (`vecs[k]` belongs to
+/// `vals[k]`), each signed so that its largest-magnitude component is positive (first
+/// such on ties). Well-separated spectra use the closed form (Smith 1961, eigenvalues
+/// from the trigonometric solution of the characteristic cubic; eigenvectors as cross
+/// products of rows of A − λI, as in Kopp 2008's hybrid method); near-degenerate ones
+/// (an eigenvalue gap below 1e-3 of the largest magnitude) use cyclic Jacobi rotations.
 #[inline(always)]
 pub fn sym_eigen3(m: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
+    if let Some(r) = eigen3_closed_form(&m) {
+        return r;
+    }
+    eigen3_jacobi(m)
+}
+
+/// Makes the largest-magnitude component positive.
+#[inline(always)]
+fn sign_fix(mut e: [f64; 3]) -> [f64; 3] {
+    let mut big = 0;
+    for i in 1..3 {
+        if e[i].abs() > e[big].abs() {
+            big = i;
+        }
+    }
+    if e[big] < 0.0 {
+        for x in e.iter_mut() {
+            *x = -*x;
+        }
+    }
+    e
+}
+
+#[inline(always)]
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+#[inline(always)]
+fn norm2(a: [f64; 3]) -> f64 {
+    a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
+}
+
+/// Unit null vector of A − λI from the longest cross product of two of its rows.
+#[inline(always)]
+fn null_vector(m: &[[f64; 3]; 3], l: f64) -> Option<[f64; 3]> {
+    let r0 = [m[0][0] - l, m[0][1], m[0][2]];
+    let r1 = [m[0][1], m[1][1] - l, m[1][2]];
+    let r2 = [m[0][2], m[1][2], m[2][2] - l];
+    let c = [cross(r0, r1), cross(r0, r2), cross(r1, r2)];
+    let n = [norm2(c[0]), norm2(c[1]), norm2(c[2])];
+    let k = if n[0] >= n[1] && n[0] >= n[2] {
+        0
+    } else if n[1] >= n[2] {
+        1
+    } else {
+        2
+    };
+    let scale = norm2(r0).max(norm2(r1)).max(norm2(r2));
+    if !(n[k] > 1e-20 * scale * scale) {
+        return None;
+    }
+    let inv = 1.0 / n[k].sqrt();
+    Some([c[k][0] * inv, c[k][1] * inv, c[k][2] * inv])
+}
+
+#[inline(always)]
+fn eigen3_closed_form(m: &[[f64; 3]; 3]) -> Option<([f64; 3], [[f64; 3]; 3])> {
+    let p1 = m[0][1] * m[0][1] + m[0][2] * m[0][2] + m[1][2] * m[1][2];
+    let q = (m[0][0] + m[1][1] + m[2][2]) / 3.0;
+    let d = [m[0][0] - q, m[1][1] - q, m[2][2] - q];
+    let p2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + 2.0 * p1;
+    // Diagonal matrices go to Jacobi, which returns them exactly.
+    if !(p1 > 0.0 && p2.is_finite()) {
+        return None;
+    }
+    let p = (p2 / 6.0).sqrt();
+    let det = d[0] * (d[1] * d[2] - m[1][2] * m[1][2]) - m[0][1] * (m[0][1] * d[2] - m[1][2] * m[0][2])
+        + m[0][2] * (m[0][1] * m[1][2] - d[1] * m[0][2]);
+    let r = (det / (2.0 * p * p * p)).clamp(-1.0, 1.0);
+    let phi = r.acos() / 3.0;
+    let l1 = q + 2.0 * p * phi.cos();
+    let l3 = q + 2.0 * p * (phi + 2.0 * std::f64::consts::FRAC_PI_3).cos();
+    let l2 = 3.0 * q - l1 - l3;
+    let big = l1.abs().max(l3.abs());
+    if !(l1 - l2 >= 1e-3 * big && l2 - l3 >= 1e-3 * big) {
+        return None;
+    }
+    let v1 = null_vector(m, l1)?;
+    let v3 = null_vector(m, l3)?;
+    if (v1[0] * v3[0] + v1[1] * v3[1] + v1[2] * v3[2]).abs() > 1e-8 {
+        return None;
+    }
+    let v2 = cross(v3, v1);
+    let n2 = norm2(v2).sqrt();
+    let v2 = [v2[0] / n2, v2[1] / n2, v2[2] / n2];
+    Some(([l1, l2, l3], [sign_fix(v1), sign_fix(v2), sign_fix(v3)]))
+}
+
+/// Cyclic Jacobi rotations (Golub & Van Loan, *Matrix Computations*, §8.5).
+fn eigen3_jacobi(m: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
     let mut a = m;
     // v[r][c]: column c is the c-th eigenvector.
     let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
@@ -125,19 +219,7 @@ pub fn sym_eigen3(m: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
     let mut out_vecs = [[0.0; 3]; 3];
     for (k, &c) in order.iter().enumerate() {
         out_vals[k] = vals[c];
-        let mut e = [v[0][c], v[1][c], v[2][c]];
-        let mut big = 0;
-        for i in 1..3 {
-            if e[i].abs() > e[big].abs() {
-                big = i;
-            }
-        }
-        if e[big] < 0.0 {
-            for x in e.iter_mut() {
-                *x = -*x;
-            }
-        }
-        out_vecs[k] = e;
+        out_vecs[k] = sign_fix([v[0][c], v[1][c], v[2][c]]);
     }
     (out_vals, out_vecs)
 }
@@ -159,6 +241,32 @@ mod tests {
         }
         let tr: f64 = vals.iter().sum();
         assert!((tr - 2.6).abs() < 1e-14);
+    }
+
+    #[test]
+    fn closed_form_and_jacobi_agree() {
+        let mut state = 12345u64;
+        let mut rnd = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let mut closed = 0;
+        for _ in 0..2000 {
+            let m = {
+                let (a, b, c, d, e, f) = (rnd(), rnd(), rnd(), rnd(), rnd(), rnd());
+                [[1.0 + a, d * 0.3, e * 0.3], [d * 0.3, 0.5 + b, f * 0.3], [e * 0.3, f * 0.3, 0.4 + c * 0.2]]
+            };
+            let (vj, ej) = eigen3_jacobi(m);
+            if let Some((vc, ec)) = eigen3_closed_form(&m) {
+                closed += 1;
+                for k in 0..3 {
+                    assert!((vj[k] - vc[k]).abs() < 1e-13, "{vj:?} {vc:?}");
+                    let dot: f64 = (0..3).map(|i| ej[k][i] * ec[k][i]).sum();
+                    assert!(dot > 1.0 - 1e-12, "{k}: {ej:?} {ec:?}");
+                }
+            }
+        }
+        assert!(closed > 1500, "{closed}");
     }
 
     #[test]
@@ -205,11 +313,12 @@ const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 pub(crate) fn ln_slice(x: &[f64], out: &mut [f64]) {
     for (o, &v) in out.iter_mut().zip(x) {
         let bits = v.to_bits();
-        let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+        // The biased exponent as a float, by the 2^52 trick (vectorises, unlike i64 → f64).
+        let eb = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - 4_503_599_627_370_496.0;
         let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
         let big = m > std::f64::consts::SQRT_2;
         m = if big { m * 0.5 } else { m };
-        e += big as i64;
+        let ef = eb - 1023.0 + if big { 1.0 } else { 0.0 };
         let f = (m - 1.0) / (m + 1.0);
         let s = f * f;
         let mut p = 1.0 / 23.0;
@@ -223,7 +332,6 @@ pub(crate) fn ln_slice(x: &[f64], out: &mut [f64]) {
         p = p * s + 1.0 / 7.0;
         p = p * s + 1.0 / 5.0;
         p = p * s + 1.0 / 3.0;
-        let ef = e as f64;
         *o = ef * LN2_HI + (2.0 * f + (2.0 * f * s * p + ef * LN2_LO));
     }
 }

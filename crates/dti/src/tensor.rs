@@ -203,6 +203,8 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct Design {
     rows: Vec<Row>,
+    /// The same rows by column (x₀ of every measurement, then x₁, ...).
+    cols: [Vec<f64>; NP],
     /// DIPY's eigenvalue floor: 1e-6 / max(largest b-matrix entry, 1).
     dipy_min_diffusivity: f64,
 }
@@ -271,7 +273,9 @@ impl Design {
             })?;
             r.pinv = c;
         }
+        let cols = std::array::from_fn(|k| rows.iter().map(|r| r.x[k]).collect());
         Ok(Design {
+            cols,
             rows,
             dipy_min_diffusivity: 1e-6 / max_entry,
         })
@@ -316,12 +320,28 @@ impl Design {
         cholesky_solve7(&a, &b, 0.0)
     }
 
-    /// Linear predictor xᵢ·p.
+    /// Linear predictors `out[i] = factor·(xᵢ·p)`, column by column (vectorises over i;
+    /// the summation order is fixed: column 0 to 6).
     #[inline(always)]
-    fn eta(&self, i: usize, p: &[f64; 8]) -> f64 {
-        let x = &self.rows[i].x;
-        // Fixed association order, vectorisable.
-        (x[0] * p[0] + x[1] * p[1]) + (x[2] * p[2] + x[3] * p[3]) + ((x[4] * p[4] + x[5] * p[5]) + x[6] * p[6])
+    fn eta_all(&self, p: &[f64; 8], factor: f64, out: &mut [f64]) {
+        let n = self.rows.len();
+        let out = &mut out[..n];
+        let c0 = &self.cols[0][..n];
+        for i in 0..n {
+            out[i] = c0[i] * p[0];
+        }
+        for k in 1..NP {
+            let c = &self.cols[k][..n];
+            let pk = p[k];
+            for i in 0..n {
+                out[i] += c[i] * pk;
+            }
+        }
+        if factor != 1.0 {
+            for v in out.iter_mut() {
+                *v *= factor;
+            }
+        }
     }
 }
 
@@ -399,9 +419,7 @@ fn lm_fit(
 ) -> LmResult {
     let n = y.len();
     let cost_of = |p: &[f64; 8], mu: &mut [f64]| -> f64 {
-        for (i, m) in mu.iter_mut().enumerate() {
-            *m = design.eta(i, p);
-        }
+        design.eta_all(p, 1.0, mu);
         exp_slice(mu);
         let mut c = 0.0;
         for i in 0..n {
@@ -457,7 +475,7 @@ fn lm_fit(
                 cost = ct;
                 mu.copy_from_slice(trial_mu);
                 lambda = (lambda * 0.1).max(1e-9);
-                if reduction <= 1e-12 * cost.max(f64::MIN_POSITIVE) {
+                if reduction <= 1e-10 * cost.max(f64::MIN_POSITIVE) {
                     return LmResult { p, ok: true };
                 }
                 break;
@@ -605,9 +623,7 @@ fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
 #[inline(always)]
 fn wls(design: &Design, ws: &mut Work, p: &[f64; 8]) -> Option<[f64; 8]> {
     let n = design.len();
-    for i in 0..n {
-        ws.w[i] = 2.0 * design.eta(i, p);
-    }
+    design.eta_all(p, 2.0, &mut ws.w);
     exp_slice(&mut ws.w);
     for i in 0..n {
         ws.w[i] *= ws.keep[i];
@@ -621,8 +637,10 @@ fn wls(design: &Design, ws: &mut Work, p: &[f64; 8]) -> Option<[f64; 8]> {
 fn restore(ctx: &Ctx, ws: &mut Work, p_ols: [f64; 8]) -> ([f64; 8], u16, bool) {
     let design = ctx.design;
     let n = design.len();
+    // Unweighted NLLS. DIPY starts it from OLS; WLS is closer to the same minimum.
+    let start = wls(design, ws, &p_ols).unwrap_or(p_ols);
     ws.w.fill(1.0);
-    let first = lm_fit(design, &ws.y, &ws.w, p_ols, &mut ws.mu, &mut ws.mu2);
+    let first = lm_fit(design, &ws.y, &ws.w, start, &mut ws.mu, &mut ws.mu2);
     if !first.ok {
         return (p_ols, 0, false);
     }
@@ -700,9 +718,7 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
     let mut p = start;
     let mut s = 0.0;
     for _ in 0..ctx.opts.max_iter.max(1) {
-        for i in 0..n {
-            ws.mu[i] = design.eta(i, &p);
-        }
+        design.eta_all(&p, 1.0, &mut ws.mu);
         exp_slice(&mut ws.mu);
         residuals(&ws.y, &ws.mu, &mut ws.r);
         s = match ctx.sigma {
@@ -729,9 +745,7 @@ fn irls(ctx: &Ctx, ws: &mut Work, start: [f64; 8]) -> ([f64; 8], u16, bool) {
             break;
         }
     }
-    for i in 0..n {
-        ws.mu[i] = design.eta(i, &p);
-    }
+    design.eta_all(&p, 1.0, &mut ws.mu);
     exp_slice(&mut ws.mu);
     residuals(&ws.y, &ws.mu, &mut ws.r);
     let mut dropped = 0usize;
