@@ -1050,4 +1050,37 @@ mod tests {
         assert!(fit_tensors(&s[1..], 3, &g, None, &FitOptions::default()).is_err());
         assert!(fit_tensors(&s, 3, &g, Some(&[true]), &FitOptions::default()).is_err());
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_generic_paths_are_bit_identical() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let ph = crate::phantom::generate(&crate::phantom::PhantomOptions {
+            dims: [10, 10, 6],
+            corruptions: vec![],
+            ..Default::default()
+        })
+        .unwrap();
+        let design = Design::from_gradients(&ph.gtab).unwrap();
+        let n = ph.mask.len();
+        for method in [FitMethod::Ols, FitMethod::Wls, FitMethod::Nlls, FitMethod::Restore, FitMethod::Irls] {
+            let opts = FitOptions::with_method(method);
+            let ctx = Ctx {
+                design: &design,
+                opts: &opts,
+                sigma: None,
+                min_diffusivity: 0.0,
+                mad_factor: 1.4826 * (69.0f64 / 62.0).sqrt(),
+                generic_only: true,
+            };
+            let mut a = vec![VoxelTensor::default(); n];
+            let mut b = vec![VoxelTensor::default(); n];
+            process_chunk_generic(&ctx, &ph.signals, None, 0, &mut a);
+            // SAFETY: the features were detected above.
+            unsafe { process_chunk_avx2(&ctx, &ph.signals, None, 0, &mut b) };
+            assert_eq!(a, b, "{method:?}");
+        }
+    }
 }
