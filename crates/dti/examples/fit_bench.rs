@@ -37,10 +37,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut fit = true;
     let mut i = 0;
     while i < args.len() {
-        let val = |i: usize| args.get(i + 1).cloned().ok_or(format!("{} needs a value", args[i]));
+        let val = |i: usize| {
+            args.get(i + 1)
+                .cloned()
+                .ok_or(format!("{} needs a value", args[i]))
+        };
         match args[i].as_str() {
             "--dims" => {
-                let v: Vec<usize> = val(i)?.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                let v: Vec<usize> = val(i)?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
                 if v.len() != 3 {
                     return Err("--dims takes nx,ny,nz".into());
                 }
@@ -90,16 +97,33 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             f.write_all(&v.to_le_bytes())?;
         }
         f.flush()?;
-        std::fs::write(p.join("mask.u8"), ph.mask.iter().map(|&m| m as u8).collect::<Vec<_>>())?;
+        std::fs::write(
+            p.join("mask.u8"),
+            ph.mask.iter().map(|&m| m as u8).collect::<Vec<_>>(),
+        )?;
         std::fs::write(p.join("labels.u8"), &ph.labels)?;
         std::fs::write(
             p.join("truth_fa.f32"),
-            ph.fa.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(),
+            ph.fa
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<_>>(),
         )?;
-        let bvals = ph.bvals.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(" ");
+        let bvals = ph
+            .bvals
+            .iter()
+            .map(|b| format!("{b}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         std::fs::write(p.join("bvals"), bvals + "\n")?;
         let bvecs = (0..3)
-            .map(|k| ph.bvecs.iter().map(|v| format!("{}", v[k])).collect::<Vec<_>>().join(" "))
+            .map(|k| {
+                ph.bvecs
+                    .iter()
+                    .map(|v| format!("{}", v[k]))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(p.join("bvecs"), bvecs + "\n")?;
@@ -140,7 +164,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let Some(f) = last else { continue };
         let fa = maps::fa(&f);
         let v1 = maps::v1(&f);
-        let mut dfa: Vec<f64> = wm.iter().map(|&i| (fa[i] - ph.fa[i]).abs() as f64).collect();
+        let mut dfa: Vec<f64> = wm
+            .iter()
+            .map(|&i| (fa[i] - ph.fa[i]).abs() as f64)
+            .collect();
         let mut ang: Vec<f64> = wm
             .iter()
             .map(|&i| {

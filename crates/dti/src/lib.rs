@@ -1,8 +1,18 @@
 //! # evidentia-dti
 //!
-//! Diffusion MRI, from the scanner's files to tract biomarkers. This first part owns
-//! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
-//! jitter), b0 detection, shells, and the frame the vectors are expressed in.
+//! Diffusion MRI, from the scanner's files to tract biomarkers. This part owns the
+//! gradient table (FSL `bval`/`bvec` parsing in both layouts, NaN rows, b-value jitter,
+//! b0 detection, shells, the frame of the vectors) and the tensor stage:
+//!
+//! * [`tensor`]: per-voxel OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS fits of
+//!   voxel-major signals ([`fit_tensors`]), with per-voxel flags and outlier counts;
+//! * [`maps`]: FA, MD, AD, RD, eigenvalues, V1, colour FA, mode, tensor elements in FSL
+//!   and MRtrix orders;
+//! * [`mask`]: DIPY's `median_otsu` brain mask;
+//! * [`phantom`]: a deterministic phantom with known FA/MD/V1 for validation and demos.
+//!
+//! Fits are checked against DIPY 1.12.1 on its small datasets (`tests/tensor.rs`) and
+//! against the phantom's truth (`tests/phantom.rs`).
 //!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};

@@ -1,6 +1,10 @@
 //! Small dense linear algebra for the per-voxel fits: a 7×7 Cholesky solve and the
 //! Jacobi eigen-decomposition of a symmetric 3×3 matrix. Fixed sizes, no allocation.
 
+// Index loops mirror the algorithms and keep the fixed-size loops vectorisable; negated
+// comparisons deliberately treat NaN as a failure.
+#![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
+
 /// Number of log-linear tensor parameters (six tensor elements and ln S0).
 pub(crate) const NP: usize = 7;
 
@@ -103,7 +107,11 @@ fn sign_fix(mut e: [f64; 3]) -> [f64; 3] {
 
 #[inline(always)]
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 #[inline(always)]
@@ -145,7 +153,8 @@ fn eigen3_closed_form(m: &[[f64; 3]; 3]) -> Option<([f64; 3], [[f64; 3]; 3])> {
         return None;
     }
     let p = (p2 / 6.0).sqrt();
-    let det = d[0] * (d[1] * d[2] - m[1][2] * m[1][2]) - m[0][1] * (m[0][1] * d[2] - m[1][2] * m[0][2])
+    let det = d[0] * (d[1] * d[2] - m[1][2] * m[1][2])
+        - m[0][1] * (m[0][1] * d[2] - m[1][2] * m[0][2])
         + m[0][2] * (m[0][1] * m[1][2] - d[1] * m[0][2]);
     let r = (det / (2.0 * p * p * p)).clamp(-1.0, 1.0);
     let phi = r.acos() / 3.0;
@@ -247,14 +256,20 @@ mod tests {
     fn closed_form_and_jacobi_agree() {
         let mut state = 12345u64;
         let mut rnd = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
         let mut closed = 0;
         for _ in 0..2000 {
             let m = {
                 let (a, b, c, d, e, f) = (rnd(), rnd(), rnd(), rnd(), rnd(), rnd());
-                [[1.0 + a, d * 0.3, e * 0.3], [d * 0.3, 0.5 + b, f * 0.3], [e * 0.3, f * 0.3, 0.4 + c * 0.2]]
+                [
+                    [1.0 + a, d * 0.3, e * 0.3],
+                    [d * 0.3, 0.5 + b, f * 0.3],
+                    [e * 0.3, f * 0.3, 0.4 + c * 0.2],
+                ]
             };
             let (vj, ej) = eigen3_jacobi(m);
             if let Some((vc, ec)) = eigen3_closed_form(&m) {
@@ -302,8 +317,8 @@ mod tests {
 }
 
 /// ln 2 split in a high part with trailing zero bits and a low correction (fdlibm).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 /// Natural logarithm of each `x[i]` into `out[i]`, for positive normal finite inputs
 /// (the clipped signals). Branch-free so the loop vectorises; within 2 ulp of `f64::ln`
@@ -314,7 +329,8 @@ pub(crate) fn ln_slice(x: &[f64], out: &mut [f64]) {
     for (o, &v) in out.iter_mut().zip(x) {
         let bits = v.to_bits();
         // The biased exponent as a float, by the 2^52 trick (vectorises, unlike i64 → f64).
-        let eb = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - 4_503_599_627_370_496.0;
+        let eb = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff))
+            - 4_503_599_627_370_496.0;
         let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
         let big = m > std::f64::consts::SQRT_2;
         m = if big { m * 0.5 } else { m };
@@ -386,13 +402,19 @@ mod fast_tests {
         ln_slice(&xs, &mut out);
         for (x, l) in xs.iter().zip(&out) {
             let e = x.ln();
-            assert!((l - e).abs() <= 2.0 * f64::EPSILON * e.abs().max(1e-300) || l == &e, "ln {x}: {l} vs {e}");
+            assert!(
+                (l - e).abs() <= 2.0 * f64::EPSILON * e.abs().max(1e-300) || l == &e,
+                "ln {x}: {l} vs {e}"
+            );
         }
         let mut ys: Vec<f64> = (-70_000..70_000).map(|i| i as f64 * 0.0101).collect();
         let expect: Vec<f64> = ys.iter().map(|y| y.exp()).collect();
         exp_slice(&mut ys);
         for (i, (g, e)) in ys.iter().zip(&expect).enumerate() {
-            assert!((g - e).abs() <= 2.0 * f64::EPSILON * e, "exp at {i}: {g} vs {e}");
+            assert!(
+                (g - e).abs() <= 2.0 * f64::EPSILON * e,
+                "exp at {i}: {g} vs {e}"
+            );
         }
         let mut special = [f64::NAN, 1e6, -1e6, 0.0];
         exp_slice(&mut special);

@@ -25,7 +25,7 @@ pub fn mode_of(ev: &[f64; 3]) -> f64 {
     let m = (ev[0] + ev[1] + ev[2]) / 3.0;
     let d = [ev[0] - m, ev[1] - m, ev[2] - m];
     let norm = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-    if !(norm > 1e-12 * m.abs().max(f64::MIN_POSITIVE)) {
+    if norm.is_nan() || norm <= 1e-12 * m.abs().max(f64::MIN_POSITIVE) {
         return 0.0;
     }
     let v = 3.0 * 6f64.sqrt() * (d[0] / norm) * (d[1] / norm) * (d[2] / norm);

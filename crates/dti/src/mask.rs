@@ -257,7 +257,7 @@ mod tests {
         let mut v = vec![10.0; 50];
         v.extend(vec![100.0; 50]);
         let t = otsu_threshold(&v);
-        assert!(t >= 10.0 && t < 100.0, "{t}");
+        assert!((10.0..100.0).contains(&t), "{t}");
     }
 
     #[test]

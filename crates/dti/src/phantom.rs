@@ -222,13 +222,21 @@ fn compartments(u: [f64; 3], bundles: &[Bundle], out: &mut Vec<(f64, f64, [f64; 
     let iso = |d: f64| [d, d, d, 0.0, 0.0, 0.0];
     // Ventricles: two ellipsoids beside the midline.
     for side in [-1.0, 1.0] {
-        let v = [(u[0] - side * 0.12) / 0.08, (u[1] - 0.05) / 0.3, (u[2] + 0.05) / 0.12];
+        let v = [
+            (u[0] - side * 0.12) / 0.08,
+            (u[1] - 0.05) / 0.3,
+            (u[2] + 0.05) / 0.12,
+        ];
         if v[0] * v[0] + v[1] * v[1] + v[2] * v[2] < 1.0 {
             out.push((1800.0, 1.0, iso(3.0e-3)));
             return labels::CSF;
         }
     }
-    let gm = (1100.0, 1.0, cylinder(normalize([1.0, 1.0, 1.0]), 0.95e-3, 0.75e-3));
+    let gm = (
+        1100.0,
+        1.0,
+        cylinder(normalize([1.0, 1.0, 1.0]), 0.95e-3, 0.75e-3),
+    );
     if r > 0.86 {
         out.push(gm);
         return labels::GM;
@@ -260,7 +268,11 @@ fn compartments(u: [f64; 3], bundles: &[Bundle], out: &mut Vec<(f64, f64, [f64; 
         if d >= R_OUT {
             continue;
         }
-        let w = if d <= R_IN { 1.0 } else { (R_OUT - d) / (R_OUT - R_IN) };
+        let w = if d <= R_IN {
+            1.0
+        } else {
+            (R_OUT - d) / (R_OUT - R_IN)
+        };
         let a = b.points[idx.saturating_sub(1)];
         let c = b.points[(idx + 1).min(b.points.len() - 1)];
         let e = normalize([c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
@@ -271,7 +283,11 @@ fn compartments(u: [f64; 3], bundles: &[Bundle], out: &mut Vec<(f64, f64, [f64; 
         }
     }
     // Background white matter fills what the bundles leave (a crossing shares the voxel).
-    let (bundle_share, wm_share) = if total > 1.0 { (1.0 / total, 0.0) } else { (1.0, 1.0 - total) };
+    let (bundle_share, wm_share) = if total > 1.0 {
+        (1.0 / total, 0.0)
+    } else {
+        (1.0, 1.0 - total)
+    };
     for c in out.iter_mut() {
         c.1 *= bundle_share;
     }
@@ -292,10 +308,13 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
     if nx < 4 || ny < 4 || nz < 4 {
         return Err(DtiError::Invalid {
             what: "phantom".into(),
-            message: format!("grid {:?} is too small (need at least 4 per axis)", opts.dims),
+            message: format!(
+                "grid {:?} is too small (need at least 4 per axis)",
+                opts.dims
+            ),
         });
     }
-    if opts.n_b0 == 0 || opts.n_dirs < 6 || !(opts.bvalue > 50.0) {
+    if opts.n_b0 == 0 || opts.n_dirs < 6 || opts.bvalue.is_nan() || opts.bvalue <= 50.0 {
         return Err(DtiError::Invalid {
             what: "phantom".into(),
             message: "need at least one b0, six directions and b > 50".into(),
@@ -341,9 +360,18 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
             raw.push(*next.next().unwrap_or(&[1.0, 0.0, 0.0]));
         }
     }
-    let bval_text = bvals.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(" ");
+    let bval_text = bvals
+        .iter()
+        .map(|b| format!("{b}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let bvec_text = (0..3)
-        .map(|k| raw.iter().map(|v| format!("{}", v[k])).collect::<Vec<_>>().join(" "))
+        .map(|k| {
+            raw.iter()
+                .map(|v| format!("{}", v[k]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let gtab = GradientTable::from_fsl_text(&bval_text, &bvec_text, &GradientOptions::default())?;
@@ -357,7 +385,11 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
     let mut labels_out = vec![0u8; nvox];
     // Centre and semi-axes of the brain ellipsoid in voxels.
     let semi = [0.465 * nx as f64, 0.486 * ny as f64, 0.476 * nz as f64];
-    let centre = [(nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0, (nz as f64 - 1.0) / 2.0];
+    let centre = [
+        (nx as f64 - 1.0) / 2.0,
+        (ny as f64 - 1.0) / 2.0,
+        (nz as f64 - 1.0) / 2.0,
+    ];
     clean
         .par_chunks_mut(slab * nt)
         .zip(signals.par_chunks_mut(slab * nt))
@@ -400,18 +432,26 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
                 }
             }
         });
-    let mask: Vec<bool> = labels_out.iter().map(|&l| l != labels::BACKGROUND).collect();
-    let truth = fit_tensors(&clean, nvox, &gtab, Some(&mask), &FitOptions::with_method(FitMethod::Ols))?;
+    let mask: Vec<bool> = labels_out
+        .iter()
+        .map(|&l| l != labels::BACKGROUND)
+        .collect();
+    let truth = fit_tensors(
+        &clean,
+        nvox,
+        &gtab,
+        Some(&mask),
+        &FitOptions::with_method(FitMethod::Ols),
+    )?;
     drop(clean);
     let v = opts.voxel_mm;
     Ok(Phantom {
         dims: opts.dims,
-        affine: [[-v, 0.0, 0.0, v * (nx as f64 - 1.0) / 2.0], [0.0, v, 0.0, -v * (ny as f64 - 1.0) / 2.0], [
-            0.0,
-            0.0,
-            v,
-            -v * (nz as f64 - 1.0) / 2.0,
-        ]],
+        affine: [
+            [-v, 0.0, 0.0, v * (nx as f64 - 1.0) / 2.0],
+            [0.0, v, 0.0, -v * (ny as f64 - 1.0) / 2.0],
+            [0.0, 0.0, v, -v * (nz as f64 - 1.0) / 2.0],
+        ],
         bvals,
         bvecs: gtab.bvecs().to_vec(),
         gtab,
@@ -445,10 +485,22 @@ mod tests {
         assert_eq!(a.gtab.b0_indices(), vec![0, 17, 34, 51, 68]);
         let frac = a.mask.iter().filter(|m| **m).count() as f64 / a.mask.len() as f64;
         assert!(frac > 0.35 && frac < 0.55, "{frac}");
-        for l in [labels::CSF, labels::GM, labels::WM, labels::CST_L, labels::CC] {
+        for l in [
+            labels::CSF,
+            labels::GM,
+            labels::WM,
+            labels::CST_L,
+            labels::CC,
+        ] {
             assert!(a.labels.contains(&l), "label {l} missing");
         }
         assert!(a.fa.iter().all(|f| (0.0..=1.0).contains(f)));
-        assert!(generate(&PhantomOptions { dims: [2, 24, 16], ..Default::default() }).is_err());
+        assert!(
+            generate(&PhantomOptions {
+                dims: [2, 24, 16],
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -8,7 +8,11 @@ use evidentia_dti::tensor::{FitMethod, FitOptions, NoiseSigma, fit_tensors};
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
 const CORRUPT_Z: usize = 17;
@@ -54,7 +58,11 @@ fn wls_accuracy_at_snr_20_and_restore_removes_slice_bias() {
         let v1 = maps::v1(&fit);
         let good: Vec<usize> = (0..n).filter(|&i| wm[i] && !in_bad(i)).collect();
         let bad: Vec<usize> = (0..n).filter(|&i| wm[i] && in_bad(i)).collect();
-        let dfa = median(good.iter().map(|&i| (fa[i] - ph.fa[i]).abs() as f64).collect());
+        let dfa = median(
+            good.iter()
+                .map(|&i| (fa[i] - ph.fa[i]).abs() as f64)
+                .collect(),
+        );
         let ang = median(
             good.iter()
                 .map(|&i| {
@@ -63,8 +71,15 @@ fn wls_accuracy_at_snr_20_and_restore_removes_slice_bias() {
                 })
                 .collect(),
         );
-        let mean_bias = |ix: &[usize]| ix.iter().map(|&i| (fa[i] - ph.fa[i]) as f64).sum::<f64>() / ix.len() as f64;
-        let mean_err = |ix: &[usize]| ix.iter().map(|&i| (fa[i] - ph.fa[i]).abs() as f64).sum::<f64>() / ix.len() as f64;
+        let mean_bias = |ix: &[usize]| {
+            ix.iter().map(|&i| (fa[i] - ph.fa[i]) as f64).sum::<f64>() / ix.len() as f64
+        };
+        let mean_err = |ix: &[usize]| {
+            ix.iter()
+                .map(|&i| (fa[i] - ph.fa[i]).abs() as f64)
+                .sum::<f64>()
+                / ix.len() as f64
+        };
         // The dropout's effect: extra mean |dFA| in the corrupted slice over the others.
         let excess = mean_err(&bad) - mean_err(&good);
         eprintln!(
@@ -87,8 +102,27 @@ fn wls_accuracy_at_snr_20_and_restore_removes_slice_bias() {
     }
     let get = |n: &str| bias.iter().find(|b| b.0 == n).unwrap().1;
     // Seen: excess mean |dFA| OLS 0.0058, WLS 0.0142, NLLS 0.0077, RESTORE 0.0030, IRLS 0.0036.
-    assert!(get("wls") > 0.01, "the corruption should bias WLS FA: {}", get("wls"));
-    assert!(get("restore").abs() < 0.35 * get("wls"), "RESTORE {} vs WLS {}", get("restore"), get("wls"));
-    assert!(get("irls").abs() < 0.35 * get("wls"), "IRLS {} vs WLS {}", get("irls"), get("wls"));
-    assert!(get("restore").abs() < 0.75 * get("ols"), "RESTORE {} vs OLS {}", get("restore"), get("ols"));
+    assert!(
+        get("wls") > 0.01,
+        "the corruption should bias WLS FA: {}",
+        get("wls")
+    );
+    assert!(
+        get("restore").abs() < 0.35 * get("wls"),
+        "RESTORE {} vs WLS {}",
+        get("restore"),
+        get("wls")
+    );
+    assert!(
+        get("irls").abs() < 0.35 * get("wls"),
+        "IRLS {} vs WLS {}",
+        get("irls"),
+        get("wls")
+    );
+    assert!(
+        get("restore").abs() < 0.75 * get("ols"),
+        "RESTORE {} vs OLS {}",
+        get("restore"),
+        get("ols")
+    );
 }

@@ -48,7 +48,12 @@ fn load(name: &str) -> Case {
         .zip(bvecs)
         .map(|(b, g)| {
             let b = b.as_f64().unwrap();
-            let g: Vec<f64> = g.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let g: Vec<f64> = g
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             [
                 b * g[0] * g[0],
                 b * g[1] * g[1],
@@ -104,7 +109,9 @@ fn compare(fit: &TensorFit, exp: &[[f64; 10]]) -> Diffs {
         d.fa = d.fa.max((f - e[0]).abs());
         d.md = d.md.max((md - e[1]).abs());
         for k in 0..3 {
-            d.evals_rel = d.evals_rel.max((v.evals[k] - e[4 + k]).abs() / e[1].abs().max(1e-6));
+            d.evals_rel = d
+                .evals_rel
+                .max((v.evals[k] - e[4 + k]).abs() / e[1].abs().max(1e-6));
         }
         // V1 only where λ1 is well separated from λ2 (otherwise it is not determined).
         if (e[4] - e[5]) > 0.05 * e[4] {
@@ -135,8 +142,16 @@ fn ols_and_wls_match_dipy_within_1e6() {
             );
             assert!(d.fa < 1e-6, "{name} {key}: FA differs by {}", d.fa);
             assert!(d.md < 1e-6 * 1e-3, "{name} {key}: MD differs by {}", d.md);
-            assert!(d.evals_rel < 1e-6, "{name} {key}: eigenvalues differ by {}", d.evals_rel);
-            assert!(d.v1_deg < 1e-3, "{name} {key}: V1 differs by {} deg", d.v1_deg);
+            assert!(
+                d.evals_rel < 1e-6,
+                "{name} {key}: eigenvalues differ by {}",
+                d.evals_rel
+            );
+            assert!(
+                d.v1_deg < 1e-3,
+                "{name} {key}: V1 differs by {} deg",
+                d.v1_deg
+            );
         }
     }
 }
@@ -172,7 +187,12 @@ fn nlls_and_restore_match_dipy_loosely() {
             let mut out_same = 0usize;
             let mut n_out = 0usize;
             if let Some(o) = case.meta.get(format!("{key}_outliers")) {
-                let o: Vec<u64> = o.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+                let o: Vec<u64> = o
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap())
+                    .collect();
                 for (v, &e) in f.voxels.iter().zip(&o) {
                     out_same += usize::from(v.outliers as u64 == e);
                     n_out += v.outliers as usize;
@@ -189,9 +209,16 @@ fn nlls_and_restore_match_dipy_loosely() {
             // 1e-12, so the optima differ slightly: max |dFA| seen 1.2e-5.
             assert!(d.fa < 5e-5, "{name} {key}: FA differs by {}", d.fa);
             assert!(d.md < 1e-7, "{name} {key}: MD differs by {}", d.md);
-            assert!(agree > 0.99, "{name} {key}: only {agree} of voxels agree to 1e-4");
+            assert!(
+                agree > 0.99,
+                "{name} {key}: only {agree} of voxels agree to 1e-4"
+            );
             if key != "nlls" {
-                assert_eq!(out_same, exp.len(), "{name} {key}: outlier counts differ from DIPY's");
+                assert_eq!(
+                    out_same,
+                    exp.len(),
+                    "{name} {key}: outlier counts differ from DIPY's"
+                );
             }
         }
     }
@@ -226,9 +253,20 @@ fn gradient_table_path_matches_raw_design_on_unit_vectors() {
             }
         })
         .collect();
-    let g = GradientTable::from_fsl_text(&bvals.join(" "), &bvecs.join("\n"), &GradientOptions::default())
-        .unwrap();
-    let f = fit_tensors(&case.signals, case.n_voxels, &g, None, &FitOptions::default()).unwrap();
+    let g = GradientTable::from_fsl_text(
+        &bvals.join(" "),
+        &bvecs.join("\n"),
+        &GradientOptions::default(),
+    )
+    .unwrap();
+    let f = fit_tensors(
+        &case.signals,
+        case.n_voxels,
+        &g,
+        None,
+        &FitOptions::default(),
+    )
+    .unwrap();
     let d = compare(&f, &expected("small_64D", "wls"));
     assert!(d.fa < 1e-6 && d.md < 1e-9, "{} {}", d.fa, d.md);
 }
@@ -285,7 +323,14 @@ fn median_otsu_matches_dipy() {
                 .iter()
                 .map(|&b| b != 0)
                 .collect();
-            let got = median_otsu(&case.signals, [dims[0], dims[1], dims[2]], dims[3], &b0, &opts).unwrap();
+            let got = median_otsu(
+                &case.signals,
+                [dims[0], dims[1], dims[2]],
+                dims[3],
+                &b0,
+                &opts,
+            )
+            .unwrap();
             let differ = got.iter().zip(&expect).filter(|(a, b)| a != b).count();
             eprintln!(
                 "{name} {key}: {} voxels in DIPY's mask, {differ} differ",
