@@ -487,7 +487,10 @@ fn lm_fit(
                 cost = ct;
                 mu.copy_from_slice(trial_mu);
                 lambda = (lambda * 0.1).max(1e-9);
-                if reduction <= 1e-10 * cost.max(f64::MIN_POSITIVE) {
+                // Converged: a negligible decrease, or a step so small that the next
+                // (quadratically convergent) one would change nothing that matters.
+                if reduction <= 1e-10 * cost.max(f64::MIN_POSITIVE) || step <= 1e-7 * (1.0 + scale)
+                {
                     return LmResult { p, ok: true };
                 }
                 break;
