@@ -517,62 +517,39 @@ struct Ctx<'a> {
     min_diffusivity: f64,
     /// 1.4826·√(N/(N−7)).
     mad_factor: f64,
-    /// Skip the AVX2 path (to test that both paths agree).
-    generic_only: bool,
+    /// Whether to run the AVX2/FMA build of the voxel fit (set when the CPU has both,
+    /// unless `EVIDENTIA_DTI_GENERIC` is set).
+    use_avx2: bool,
 }
 
-/// Fits the voxels `start..start + out.len()`.
-#[inline(always)]
-fn process_chunk_generic(
-    ctx: &Ctx,
-    signals: &[f32],
-    mask: Option<&[bool]>,
-    start: usize,
-    out: &mut [VoxelTensor],
-) {
-    let nt = ctx.design.len();
-    let mut ws = Work::new(nt);
-    for (k, vt) in out.iter_mut().enumerate() {
-        let v = start + k;
-        if mask.is_some_and(|m| !m[v]) {
-            continue;
-        }
-        *vt = fit_voxel(ctx, &signals[v * nt..(v + 1) * nt], &mut ws);
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
-/// The same code compiled for AVX2/FMA. Rust never contracts a·b + c into an FMA and
-/// every accumulation keeps its order, so the results are bit-identical to the
-/// generic path; only the vector width changes.
+/// [`fit_voxel`] compiled for AVX2/FMA. Rust never contracts a·b + c into an FMA and
+/// every accumulation keeps its order, so the results are bit-identical to the generic
+/// path; only the vector width changes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn process_chunk_avx2(
-    ctx: &Ctx,
-    signals: &[f32],
-    mask: Option<&[bool]>,
-    start: usize,
-    out: &mut [VoxelTensor],
-) {
-    process_chunk_generic(ctx, signals, mask, start, out)
+fn fit_voxel_avx2(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
+    fit_voxel(ctx, s, ws)
 }
 
-fn process_chunk(
-    ctx: &Ctx,
-    signals: &[f32],
-    mask: Option<&[bool]>,
-    start: usize,
-    out: &mut [VoxelTensor],
-) {
+/// Fits one voxel with the best code path for this CPU.
+fn fit_one(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
     #[cfg(target_arch = "x86_64")]
-    if !ctx.generic_only
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        unsafe { process_chunk_avx2(ctx, signals, mask, start, out) };
-        return;
+    if ctx.use_avx2 {
+        // SAFETY: `use_avx2` is set only when the CPU has AVX2 and FMA.
+        return unsafe { fit_voxel_avx2(ctx, s, ws) };
     }
-    process_chunk_generic(ctx, signals, mask, start, out)
+    fit_voxel(ctx, s, ws)
 }
 
 /// Fits one voxel; `s` is its signal.
@@ -962,37 +939,57 @@ pub fn fit_tensors_with_design(
         sigma,
         min_diffusivity,
         mad_factor: 1.4826 * (nt as f64 / (nt as f64 - NP as f64)).sqrt(),
-        generic_only: std::env::var_os("EVIDENTIA_DTI_GENERIC").is_some(),
+        use_avx2: avx2_available() && std::env::var_os("EVIDENTIA_DTI_GENERIC").is_none(),
     };
+    // Voxels are written in place in parallel (no zero-filled buffer first); each is
+    // independent, so the result does not depend on the thread count.
     const CHUNK: usize = 256;
-    let mut voxels = vec![VoxelTensor::default(); n_voxels];
-    voxels
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, out)| process_chunk(&ctx, signals, mask, c * CHUNK, out));
-    let mut fit = TensorFit {
+    let mut voxels = Vec::new();
+    (0..n_voxels)
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .map_init(
+            || Work::new(nt),
+            |ws, v| {
+                if mask.is_some_and(|m| !m[v]) {
+                    VoxelTensor::default()
+                } else {
+                    fit_one(&ctx, &signals[v * nt..(v + 1) * nt], ws)
+                }
+            },
+        )
+        .collect_into_vec(&mut voxels);
+    // Integer counts: the sum is exact in any order.
+    let counts = voxels
+        .par_iter()
+        .fold(
+            || [0usize; 6],
+            |mut c, v| {
+                if v.flags & flags::FAILED != 0 {
+                    c[1] += 1;
+                } else if v.flags & flags::FITTED != 0 {
+                    c[0] += 1;
+                }
+                c[2] += usize::from(v.flags & flags::CLIPPED != 0);
+                c[3] += usize::from(v.flags & flags::FALLBACK != 0);
+                c[4] += usize::from(v.outliers > 0);
+                c[5] += v.outliers as usize;
+                c
+            },
+        )
+        .reduce(|| [0usize; 6], |a, b| std::array::from_fn(|k| a[k] + b[k]));
+    let fit = TensorFit {
         method: options.method,
         voxels,
-        voxels_fitted: 0,
-        voxels_failed: 0,
-        voxels_clipped: 0,
-        voxels_fallback: 0,
-        voxels_with_outliers: 0,
-        total_outliers: 0,
+        voxels_fitted: counts[0],
+        voxels_failed: counts[1],
+        voxels_clipped: counts[2],
+        voxels_fallback: counts[3],
+        voxels_with_outliers: counts[4],
+        total_outliers: counts[5],
         sigma,
         min_diffusivity,
     };
-    for v in &fit.voxels {
-        if v.flags & flags::FAILED != 0 {
-            fit.voxels_failed += 1;
-        } else if v.flags & flags::FITTED != 0 {
-            fit.voxels_fitted += 1;
-        }
-        fit.voxels_clipped += usize::from(v.flags & flags::CLIPPED != 0);
-        fit.voxels_fallback += usize::from(v.flags & flags::FALLBACK != 0);
-        fit.voxels_with_outliers += usize::from(v.outliers > 0);
-        fit.total_outliers += v.outliers as usize;
-    }
     Ok(fit)
 }
 
@@ -1099,9 +1096,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_and_generic_paths_are_bit_identical() {
-        if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
-        {
+        if !avx2_available() {
             return;
         }
         let ph = crate::phantom::generate(&crate::phantom::PhantomOptions {
@@ -1126,13 +1121,18 @@ mod tests {
                 sigma: None,
                 min_diffusivity: 0.0,
                 mad_factor: 1.4826 * (69.0f64 / 62.0).sqrt(),
-                generic_only: true,
+                use_avx2: false,
             };
-            let mut a = vec![VoxelTensor::default(); n];
-            let mut b = vec![VoxelTensor::default(); n];
-            process_chunk_generic(&ctx, &ph.signals, None, 0, &mut a);
-            // SAFETY: the features were detected above.
-            unsafe { process_chunk_avx2(&ctx, &ph.signals, None, 0, &mut b) };
+            let nt = design.len();
+            let mut ws = Work::new(nt);
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for v in 0..n {
+                let s = &ph.signals[v * nt..(v + 1) * nt];
+                a.push(fit_voxel(&ctx, s, &mut ws));
+                // SAFETY: the features were detected above.
+                b.push(unsafe { fit_voxel_avx2(&ctx, s, &mut ws) });
+            }
             assert_eq!(a, b, "{method:?}");
         }
     }
