@@ -563,18 +563,20 @@ fn fit_voxel(ctx: &Ctx, s: &[f32], ws: &mut Work) -> VoxelTensor {
         flags: flags::FITTED | flags::FAILED,
         ..Default::default()
     };
-    for i in 0..n {
-        let v = s[i] as f64;
-        if !v.is_finite() {
-            return failed;
-        }
-        let v = if v < ctx.opts.min_signal {
-            flags |= flags::CLIPPED;
-            ctx.opts.min_signal
-        } else {
-            v
-        };
-        ws.y[i] = v;
+    // Branch-free (vectorisable): flag non-finite and clipped values, clip.
+    let min_signal = ctx.opts.min_signal;
+    let (mut bad, mut low) = (0u32, 0u32);
+    for (y, &v) in ws.y[..n].iter_mut().zip(&s[..n]) {
+        let v = v as f64;
+        bad |= u32::from(!v.is_finite());
+        low |= u32::from(v < min_signal);
+        *y = if v < min_signal { min_signal } else { v };
+    }
+    if bad != 0 {
+        return failed;
+    }
+    if low != 0 {
+        flags |= flags::CLIPPED;
     }
     ln_slice(&ws.y, &mut ws.ly);
     let p_ols = design.ols(&ws.ly);
