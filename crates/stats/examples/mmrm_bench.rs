@@ -17,7 +17,8 @@ use rand_distr::StandardNormal;
 fn main() {
     let (n_sub, t) = (2000usize, 5usize);
     let mut rng = ChaCha8Rng::seed_from_u64(2024);
-    let (mut subject, mut arm, mut visit, mut age, mut value) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut subject, mut arm, mut visit, mut age, mut value) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for s in 0..n_sub {
         let a = if s % 2 == 0 { "Placebo" } else { "Active" };
         let ag: f64 = 30.0 + 40.0 * rng.random::<f64>();
@@ -65,15 +66,28 @@ fn main() {
         .unwrap()
         .with("value", Column::Numeric(value))
         .unwrap();
-    for (name, st) in [("us", CovStructure::Unstructured), ("cs", CovStructure::CompoundSymmetry)] {
-        let opts = MmrmOptions { structure: st, ..MmrmOptions::default() };
+    for (name, st) in [
+        ("us", CovStructure::Unstructured),
+        ("cs", CovStructure::CompoundSymmetry),
+    ] {
+        let opts = MmrmOptions {
+            structure: st,
+            ..MmrmOptions::default()
+        };
         let reps = 5;
         let mut best = f64::INFINITY;
         let mut fit = None;
         for _ in 0..reps {
             let t0 = Instant::now();
-            let f = mmrm::fit_formula("value ~ arm * C(visit) + age", &frame, "subject", "visit", Coding::First, &opts)
-                .expect("fit");
+            let f = mmrm::fit_formula(
+                "value ~ arm * C(visit) + age",
+                &frame,
+                "subject",
+                "visit",
+                Coding::First,
+                &opts,
+            )
+            .expect("fit");
             let ls = f.lsmean_differences("arm", "visit").expect("lsmeans");
             std::hint::black_box(&ls);
             best = best.min(t0.elapsed().as_secs_f64());

@@ -205,7 +205,10 @@ pub fn mice(columns: &[MiceColumn], options: &MiceOptions) -> Result<MiceResult>
             });
         }
         if c.method == ImputeMethod::LogReg
-            && let Some(v) = c.values.iter().find(|v| !v.is_nan() && **v != 0.0 && **v != 1.0)
+            && let Some(v) = c
+                .values
+                .iter()
+                .find(|v| !v.is_nan() && **v != 0.0 && **v != 1.0)
         {
             return Err(StatsError::invalid(
                 "binary column",
@@ -252,7 +255,11 @@ pub fn mice(columns: &[MiceColumn], options: &MiceOptions) -> Result<MiceResult>
         }
         VisitOrder::Custom(seq) => {
             if let Some(&c) = seq.iter().find(|&&c| c >= nc) {
-                return Err(StatsError::invalid("visit order", c, "column index out of range"));
+                return Err(StatsError::invalid(
+                    "visit order",
+                    c,
+                    "column index out of range",
+                ));
             }
             if let Some(&c) = incomplete.iter().find(|c| !seq.contains(c)) {
                 return Err(StatsError::invalid(
@@ -361,7 +368,12 @@ fn design_rows(data: &[Vec<f64>], preds: &[usize], rows: &[usize]) -> Vec<f64> {
 }
 
 /// (XᵀX + κ diag XᵀX)⁻¹ and its Cholesky factor, or an error naming the problem.
-fn penalized_inverse(x: &[f64], w: Option<&[f64]>, p: usize, ridge: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+fn penalized_inverse(
+    x: &[f64],
+    w: Option<&[f64]>,
+    p: usize,
+    ridge: f64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = x.len() / p;
     let mut xtx = vec![0.0; p * p];
     for i in 0..n {
@@ -602,7 +614,9 @@ impl MiceResult {
     {
         let mut results: Vec<Vec<(String, f64, f64)>> = Vec::with_capacity(self.datasets.len());
         for k in 0..self.datasets.len() {
-            let c = self.completed(k).ok_or_else(|| StatsError::invalid("imputation", k, "out of range"))?;
+            let c = self
+                .completed(k)
+                .ok_or_else(|| StatsError::invalid("imputation", k, "out of range"))?;
             let r = analysis(c)?;
             if let Some(first) = results.first()
                 && (first.len() != r.len() || first.iter().zip(&r).any(|(a, b)| a.0 != b.0))

@@ -457,7 +457,10 @@ fn correlation_grad(kind: CorrKind, eta: &[f64], t: usize) -> Vec<Vec<f64>> {
                 dn[k] -= h;
                 let ru = correlation(kind, &up, t);
                 let rd = correlation(kind, &dn, t);
-                ru.iter().zip(&rd).map(|(u, d)| (u - d) / (2.0 * h)).collect()
+                ru.iter()
+                    .zip(&rd)
+                    .map(|(u, d)| (u - d) / (2.0 * h))
+                    .collect()
             })
             .collect(),
     }
@@ -709,7 +712,7 @@ impl Problem {
             }
             if want_grad {
                 for (kk, d) in ds.iter().enumerate() {
-                    let sub = sub_block(&d, &pat.visits, t);
+                    let sub = sub_block(d, &pat.visits, t);
                     let sd = matmul(si, &sub, k, k, k);
                     let tr1: f64 = (0..k).map(|a| sd[a * k + a]).sum();
                     let b = matmul(&sd, si, k, k, k);
@@ -723,12 +726,7 @@ impl Problem {
             Method::Reml => (self.n_obs - p) as f64 * ln2pi + logdet_sum + logdet_h + quad,
             Method::Ml => self.n_obs as f64 * ln2pi + logdet_sum + quad,
         };
-        obj.is_finite().then_some(Eval {
-            obj,
-            grad,
-            beta,
-            c,
-        })
+        obj.is_finite().then_some(Eval { obj, grad, beta, c })
     }
 
     /// Hessian of −2ℓ by central differences of the analytic gradient.
@@ -773,7 +771,7 @@ impl Problem {
             for (pat, si) in self.patterns.iter().zip(&sinvs) {
                 let k = pat.visits.len();
                 let kp = k * p;
-                let sub = sub_block(&d, &pat.visits, t);
+                let sub = sub_block(d, &pat.visits, t);
                 let b = matmul(&matmul(si, &sub, k, k, k), si, k, k, k);
                 for a in 0..k {
                     for bb in 0..k {
@@ -1548,7 +1546,11 @@ impl RefGrid {
 }
 
 /// Splits a patsy column name (`C(arm)[T.b]:age`) into its parts.
-fn parse_column(name: &str, factors: &[GridFactor], numeric: &[(String, f64)]) -> Result<Vec<Part>> {
+fn parse_column(
+    name: &str,
+    factors: &[GridFactor],
+    numeric: &[(String, f64)],
+) -> Result<Vec<Part>> {
     if name == "Intercept" {
         return Ok(vec![]);
     }
@@ -1559,7 +1561,10 @@ fn parse_column(name: &str, factors: &[GridFactor], numeric: &[(String, f64)]) -
         let ends_ok = |len: usize| rest.len() == len || rest[len..].starts_with(':');
         for (fi, f) in factors.iter().enumerate() {
             for (li, lv) in f.levels.iter().enumerate() {
-                for cand in [format!("{}[T.{}]", f.label, lv), format!("{}[{}]", f.label, lv)] {
+                for cand in [
+                    format!("{}[T.{}]", f.label, lv),
+                    format!("{}[{}]", f.label, lv),
+                ] {
                     if rest.starts_with(&cand)
                         && ends_ok(cand.len())
                         && best.as_ref().is_none_or(|(l, _)| cand.len() > *l)
@@ -1642,8 +1647,12 @@ pub fn fit_formula(
     };
     let mut design = build_design(&f, &filtered, coding)?;
     design.n_dropped += pre_dropped;
-    let scol = filtered.get(subject).ok_or_else(|| StatsError::invalid("column", subject, "missing"))?;
-    let vcol = filtered.get(visit).ok_or_else(|| StatsError::invalid("column", visit, "missing"))?;
+    let scol = filtered
+        .get(subject)
+        .ok_or_else(|| StatsError::invalid("column", subject, "missing"))?;
+    let vcol = filtered
+        .get(visit)
+        .ok_or_else(|| StatsError::invalid("column", visit, "missing"))?;
     let subjects: Vec<String> = design
         .rows
         .iter()
@@ -1688,7 +1697,11 @@ mod tests {
                 let (sd, _) = sigma(st, &dn, t);
                 for i in 0..t * t {
                     let fd = (su[i] - sd[i]) / (2.0 * h);
-                    assert!((fd - ds[k][i]).abs() < 1e-6, "{st:?} θ{k} [{i}]: {fd} vs {}", ds[k][i]);
+                    assert!(
+                        (fd - ds[k][i]).abs() < 1e-6,
+                        "{st:?} θ{k} [{i}]: {fd} vs {}",
+                        ds[k][i]
+                    );
                 }
             }
         }

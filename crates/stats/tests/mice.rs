@@ -16,7 +16,12 @@ fn simulate(n: usize, rng: &mut ChaCha8Rng, extra: bool) -> Vec<MiceColumn> {
 }
 
 /// The columns, and the mean of y before deletion.
-fn simulate_mar(n: usize, rng: &mut ChaCha8Rng, extra: bool, strength: f64) -> (Vec<MiceColumn>, f64) {
+fn simulate_mar(
+    n: usize,
+    rng: &mut ChaCha8Rng,
+    extra: bool,
+    strength: f64,
+) -> (Vec<MiceColumn>, f64) {
     let x: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
     let mut y: Vec<f64> = x
         .iter()
@@ -90,7 +95,14 @@ fn identical_output_for_a_seed_and_different_for_another() {
     let a = mice(&cols, &opts).unwrap();
     let b = mice(&cols, &opts).unwrap();
     assert_eq!(a, b);
-    let c = mice(&cols, &MiceOptions { seed: 43, ..opts.clone() }).unwrap();
+    let c = mice(
+        &cols,
+        &MiceOptions {
+            seed: 43,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     assert_ne!(a.datasets, c.datasets);
     // The m chains differ from each other.
     assert_ne!(a.datasets[0], a.datasets[1]);
@@ -98,14 +110,29 @@ fn identical_output_for_a_seed_and_different_for_another() {
     assert_eq!(a.chain_means[0].len(), 4);
     // x is complete: no chain mean; the others have one per iteration.
     assert!(a.chain_means[0][0][0].is_none());
-    assert!(a.chain_means.iter().flatten().all(|it| it[1..].iter().all(|m| m.is_some_and(f64::is_finite))));
+    assert!(
+        a.chain_means
+            .iter()
+            .flatten()
+            .all(|it| it[1..].iter().all(|m| m.is_some_and(f64::is_finite)))
+    );
 }
 
 #[test]
 fn methods_respect_their_definitions() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let cols = simulate(200, &mut rng, true);
-    let r = mice(&cols, &MiceOptions { m: 2, iterations: 5, seed: 3, visit_order: VisitOrder::Monotone, ..MiceOptions::default() }).unwrap();
+    let r = mice(
+        &cols,
+        &MiceOptions {
+            m: 2,
+            iterations: 5,
+            seed: 3,
+            visit_order: VisitOrder::Monotone,
+            ..MiceOptions::default()
+        },
+    )
+    .unwrap();
     // Monotone order: fewest missing first.
     let nm = &r.n_missing;
     assert!(r.visit_sequence.windows(2).all(|w| nm[w[0]] <= nm[w[1]]));
@@ -120,7 +147,12 @@ fn methods_respect_their_definitions() {
             }
         }
         // pmm imputes only observed values of w; logreg only 0/1.
-        let w_obs: Vec<f64> = cols[2].values.iter().copied().filter(|v| !v.is_nan()).collect();
+        let w_obs: Vec<f64> = cols[2]
+            .values
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
         assert!(d[2].iter().all(|v| w_obs.contains(v)));
         assert!(d[3].iter().all(|v| *v == 0.0 || *v == 1.0));
     }
@@ -139,7 +171,7 @@ fn bad_input_is_an_error() {
     assert!(mice(&[ok.clone(), bad_binary], &opts).is_err());
     let short = MiceColumn::continuous("c", vec![1.0, 2.0], ImputeMethod::Pmm);
     assert!(mice(&[ok.clone(), short], &opts).is_err());
-    assert!(mice(&[ok.clone()], &opts).is_err());
+    assert!(mice(std::slice::from_ref(&ok), &opts).is_err());
     let other = MiceColumn::continuous("d", vec![1.0, 3.0, 2.0, 5.0], ImputeMethod::Pmm);
     assert!(mice(&[ok, other], &MiceOptions { m: 0, ..opts }).is_err());
 }
@@ -148,7 +180,13 @@ fn bad_input_is_an_error() {
 /// datasets of size `n` (true mean 1, slope 0.5).
 /// Also returns the mean of (pooled mean − complete-data mean), the imputation's own
 /// bias without the sampling noise of the data.
-fn coverage(method: ImputeMethod, reps: usize, n: usize, seed: u64, strength: f64) -> ([f64; 2], [f64; 2], f64, f64) {
+fn coverage(
+    method: ImputeMethod,
+    reps: usize,
+    n: usize,
+    seed: u64,
+    strength: f64,
+) -> ([f64; 2], [f64; 2], f64, f64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let truth = [1.0, 0.5];
     let mut cover = [0usize; 2];
@@ -161,9 +199,23 @@ fn coverage(method: ImputeMethod, reps: usize, n: usize, seed: u64, strength: f6
         let y = &cols[1].values;
         let obs: Vec<f64> = y.iter().copied().filter(|v| !v.is_nan()).collect();
         cc_bias += obs.iter().sum::<f64>() / obs.len() as f64 - truth[0];
-        let r = mice(&cols, &MiceOptions { m: 10, iterations: 2, seed: rep as u64, ..MiceOptions::default() }).unwrap();
+        let r = mice(
+            &cols,
+            &MiceOptions {
+                m: 10,
+                iterations: 2,
+                seed: rep as u64,
+                ..MiceOptions::default()
+            },
+        )
+        .unwrap();
         let pooled = r
-            .fit_and_pool(mean_and_slope, Some(n as f64 - 2.0), PoolingDf::BarnardRubin, 0.95)
+            .fit_and_pool(
+                mean_and_slope,
+                Some(n as f64 - 2.0),
+                PoolingDf::BarnardRubin,
+                0.95,
+            )
             .unwrap();
         vs_full += pooled[0].pooled.estimate - full_mean;
         for k in 0..2 {
@@ -187,7 +239,9 @@ fn coverage(method: ImputeMethod, reps: usize, n: usize, seed: u64, strength: f6
 #[test]
 fn mar_simulation_norm_covers_and_is_unbiased() {
     let (cov, bias, cc_bias, vs_full) = coverage(ImputeMethod::Norm, 200, 200, 2024, 1.5);
-    eprintln!("norm: coverage {cov:?}, bias {bias:?}, vs complete data {vs_full}, complete-case bias of the mean {cc_bias}");
+    eprintln!(
+        "norm: coverage {cov:?}, bias {bias:?}, vs complete data {vs_full}, complete-case bias of the mean {cc_bias}"
+    );
     assert!(vs_full.abs() < 0.01, "{vs_full}");
     for k in 0..2 {
         assert!((0.90..=0.99).contains(&cov[k]), "coverage {cov:?}");
@@ -214,12 +268,21 @@ fn mar_simulation_pmm_covers_and_is_nearly_unbiased() {
 #[test]
 #[ignore]
 fn mar_simulation_large() {
-    for (method, strength) in [(ImputeMethod::Norm, 1.5), (ImputeMethod::Pmm, 0.75), (ImputeMethod::Pmm, 1.5)] {
+    for (method, strength) in [
+        (ImputeMethod::Norm, 1.5),
+        (ImputeMethod::Pmm, 0.75),
+        (ImputeMethod::Pmm, 1.5),
+    ] {
         let (cov, bias, cc, vs_full) = coverage(method, 2000, 200, 99, strength);
-        eprintln!("{method:?} s={strength}: coverage {cov:?}, bias {bias:?}, vs complete data {vs_full}, complete-case bias {cc}");
+        eprintln!(
+            "{method:?} s={strength}: coverage {cov:?}, bias {bias:?}, vs complete data {vs_full}, complete-case bias {cc}"
+        );
         if method == ImputeMethod::Norm {
             for k in 0..2 {
-                assert!((0.93..=0.975).contains(&cov[k]) && bias[k].abs() < 0.01, "{cov:?} {bias:?}");
+                assert!(
+                    (0.93..=0.975).contains(&cov[k]) && bias[k].abs() < 0.01,
+                    "{cov:?} {bias:?}"
+                );
             }
         }
     }

@@ -11,8 +11,8 @@ use evidentia_stats::mmrm::{self, CovStructure, Method, MmrmFit, MmrmOptions};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/stats/mmrm_reference.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stats/mmrm_reference.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -23,7 +23,11 @@ fn frame_of(fx: &Value) -> Frame {
         let c = if col["type"] == "text" {
             Column::Text(vals.iter().map(|v| v.as_str().map(String::from)).collect())
         } else {
-            Column::Numeric(vals.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+            Column::Numeric(
+                vals.iter()
+                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
         };
         f.insert(name, c).unwrap();
     }
@@ -31,7 +35,11 @@ fn frame_of(fx: &Value) -> Frame {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -73,8 +81,20 @@ fn check_model(fit: &MmrmFit, want: &Value, tol_beta: f64) {
             c.estimate,
             beta[j]
         );
-        assert!(rel(c.std_error, se[j]) < 1e-5, "{} se {} vs {}", c.name, c.std_error, se[j]);
-        assert!(rel(c.df, df[j]) < 2e-3, "{} df {} vs {}", c.name, c.df, df[j]);
+        assert!(
+            rel(c.std_error, se[j]) < 1e-5,
+            "{} se {} vs {}",
+            c.name,
+            c.std_error,
+            se[j]
+        );
+        assert!(
+            rel(c.df, df[j]) < 2e-3,
+            "{} df {} vs {}",
+            c.name,
+            c.df,
+            df[j]
+        );
     }
     let cov = want["covariance"].as_array().unwrap();
     for (a, row) in cov.iter().enumerate() {
@@ -166,7 +186,11 @@ fn compound_symmetry_equals_statsmodels_random_intercept() {
     // Σ = τ² J + σ² I.
     let tau2 = m["cov_re"].as_f64().unwrap();
     let s2 = m["scale"].as_f64().unwrap();
-    assert!(rel(f.covariance[0][1], tau2) < 1e-5, "{} vs {tau2}", f.covariance[0][1]);
+    assert!(
+        rel(f.covariance[0][1], tau2) < 1e-5,
+        "{} vs {tau2}",
+        f.covariance[0][1]
+    );
     assert!(rel(f.covariance[0][0] - f.covariance[0][1], s2) < 1e-5);
     assert!((f.log_likelihood - m["llf"].as_f64().unwrap()).abs() < 1e-7);
 }
@@ -183,13 +207,27 @@ fn lsmeans_differences_and_f_test_match_the_reference() {
         let cell = ls
             .iter()
             .find(|l| {
-                l.levels[0].1 == w["arm"].as_str().unwrap() && l.levels[1].1 == w["visit"].as_str().unwrap()
+                l.levels[0].1 == w["arm"].as_str().unwrap()
+                    && l.levels[1].1 == w["visit"].as_str().unwrap()
             })
             .unwrap();
         let e = &cell.estimate;
-        assert!((e.estimate - w["estimate"].as_f64().unwrap()).abs() < 1e-6, "{}", e.name);
-        assert!(rel(e.std_error, w["se"].as_f64().unwrap()) < 1e-5, "{}", e.name);
-        assert!(rel(e.df, w["df"].as_f64().unwrap()) < 2e-3, "{} df {}", e.name, e.df);
+        assert!(
+            (e.estimate - w["estimate"].as_f64().unwrap()).abs() < 1e-6,
+            "{}",
+            e.name
+        );
+        assert!(
+            rel(e.std_error, w["se"].as_f64().unwrap()) < 1e-5,
+            "{}",
+            e.name
+        );
+        assert!(
+            rel(e.df, w["df"].as_f64().unwrap()) < 2e-3,
+            "{} df {}",
+            e.name,
+            e.df
+        );
         assert!(e.ci[0] < e.estimate && e.estimate < e.ci[1]);
     }
     let diffs = f.lsmean_differences("arm", "visit").unwrap();
@@ -200,15 +238,28 @@ fn lsmeans_differences_and_f_test_match_the_reference() {
         // The reference reports Active − Placebo; arm's reference level is Active (first sorted).
         assert_eq!(d.levels[1].1, w["visit"].as_str().unwrap());
         let e = &d.estimate;
-        assert!((e.estimate + w["estimate"].as_f64().unwrap()).abs() < 1e-6, "{}", e.name);
+        assert!(
+            (e.estimate + w["estimate"].as_f64().unwrap()).abs() < 1e-6,
+            "{}",
+            e.name
+        );
         assert!(rel(e.std_error, w["se"].as_f64().unwrap()) < 1e-5);
-        assert!(rel(e.df, w["df"].as_f64().unwrap()) < 2e-3, "{} df {}", e.name, e.df);
+        assert!(
+            rel(e.df, w["df"].as_f64().unwrap()) < 2e-3,
+            "{} df {}",
+            e.name,
+            e.df
+        );
     }
     let t = f.test_term("arm:C(visit)").unwrap();
     let wf = &want["f_test"];
     assert_eq!(t.df_num, 3);
     assert!(rel(t.f, wf["f"].as_f64().unwrap()) < 1e-5, "F {}", t.f);
-    assert!(rel(t.df_denom, wf["df_denom"].as_f64().unwrap()) < 2e-3, "df {}", t.df_denom);
+    assert!(
+        rel(t.df_denom, wf["df_denom"].as_f64().unwrap()) < 2e-3,
+        "df {}",
+        t.df_denom
+    );
     assert!(rel(t.p_value, wf["p_value"].as_f64().unwrap()) < 1e-2);
     assert_eq!(f.test_terms().unwrap().len(), 4);
 }
@@ -217,7 +268,11 @@ fn lsmeans_differences_and_f_test_match_the_reference() {
 fn heterogeneous_structures_fit_and_nest() {
     let fx = fixture();
     let cs = fit(&fx, CovStructure::CompoundSymmetry, Method::Reml);
-    let csh = fit(&fx, CovStructure::HeterogeneousCompoundSymmetry, Method::Reml);
+    let csh = fit(
+        &fx,
+        CovStructure::HeterogeneousCompoundSymmetry,
+        Method::Reml,
+    );
     let us = fit(&fx, CovStructure::Unstructured, Method::Reml);
     for f in [&cs, &csh, &us] {
         assert!(f.converged);
@@ -234,11 +289,24 @@ fn heterogeneous_structures_fit_and_nest() {
 fn small_frame(visits: Vec<f64>) -> Frame {
     let n = visits.len();
     Frame::new()
-        .with("y", Column::Numeric((0..n).map(|i| (i * 7 % 5) as f64 + 0.1 * i as f64).collect()))
+        .with(
+            "y",
+            Column::Numeric(
+                (0..n)
+                    .map(|i| (i * 7 % 5) as f64 + 0.1 * i as f64)
+                    .collect(),
+            ),
+        )
         .unwrap()
-        .with("id", Column::Numeric((0..n).map(|i| (i / 2) as f64).collect()))
+        .with(
+            "id",
+            Column::Numeric((0..n).map(|i| (i / 2) as f64).collect()),
+        )
         .unwrap()
-        .with("x", Column::Numeric((0..n).map(|i| (i % 3) as f64).collect()))
+        .with(
+            "x",
+            Column::Numeric((0..n).map(|i| (i % 3) as f64).collect()),
+        )
         .unwrap()
         .with("visit", Column::Numeric(visits))
         .unwrap()
@@ -250,26 +318,45 @@ fn bad_input_gets_clear_errors() {
     // One visit only.
     let f = small_frame(vec![1.0; 12]);
     match mmrm::fit_formula("y ~ x", &f, "id", "visit", Coding::First, &opts) {
-        Err(StatsError::InvalidArgument { expected, .. }) => assert!(expected.contains("two visits"), "{expected}"),
+        Err(StatsError::InvalidArgument { expected, .. }) => {
+            assert!(expected.contains("two visits"), "{expected}")
+        }
         other => panic!("{other:?}"),
     }
     // Subject 1 has visit 1 twice.
     let mut v: Vec<f64> = (0..12).map(|i| (i % 2 + 1) as f64).collect();
     v[3] = 1.0;
-    match mmrm::fit_formula("y ~ x", &small_frame(v), "id", "visit", Coding::First, &opts) {
-        Err(StatsError::InvalidArgument { value, expected, .. }) => {
+    match mmrm::fit_formula(
+        "y ~ x",
+        &small_frame(v),
+        "id",
+        "visit",
+        Coding::First,
+        &opts,
+    ) {
+        Err(StatsError::InvalidArgument {
+            value, expected, ..
+        }) => {
             assert_eq!(value, "1");
-            assert!(expected.contains("more than one row at visit 1"), "{expected}");
+            assert!(
+                expected.contains("more than one row at visit 1"),
+                "{expected}"
+            );
         }
         other => panic!("{other:?}"),
     }
     // Singular design: x2 = 2x.
     let v: Vec<f64> = (0..12).map(|i| (i % 2 + 1) as f64).collect();
     let f = small_frame(v)
-        .with("x2", Column::Numeric((0..12).map(|i| 2.0 * (i % 3) as f64).collect()))
+        .with(
+            "x2",
+            Column::Numeric((0..12).map(|i| 2.0 * (i % 3) as f64).collect()),
+        )
         .unwrap();
     match mmrm::fit_formula("y ~ x + x2", &f, "id", "visit", Coding::First, &opts) {
-        Err(StatsError::InvalidArgument { value, expected, .. }) => {
+        Err(StatsError::InvalidArgument {
+            value, expected, ..
+        }) => {
             assert_eq!(value, "x2");
             assert!(expected.contains("rank-deficient"), "{expected}");
         }
