@@ -34,6 +34,8 @@ pub mod formula;
 pub mod glm;
 pub mod imputation;
 pub mod linalg;
+pub mod mice;
+pub mod mmrm;
 pub mod noncentral;
 pub mod normality;
 pub mod power;
