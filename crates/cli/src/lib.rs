@@ -11,6 +11,7 @@ pub mod demo;
 pub mod demo_meta;
 pub mod error;
 pub mod figures;
+pub mod impute_cmd;
 pub mod meta_cmd;
 pub mod meta_pool;
 pub mod outdir;
