@@ -15,7 +15,10 @@
 //! ```
 
 pub mod error;
+pub mod dataset;
 pub mod plan;
+pub mod randomize;
 
 pub use error::{TrialError, TrialResult, ValidationError, ValidationErrors};
+pub use dataset::TrialDataset;
 pub use plan::AnalysisPlan;
