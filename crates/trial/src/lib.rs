@@ -18,6 +18,7 @@ pub mod error;
 pub mod dataset;
 pub mod plan;
 pub mod randomize;
+pub mod simulate;
 
 pub use error::{TrialError, TrialResult, ValidationError, ValidationErrors};
 pub use dataset::TrialDataset;
