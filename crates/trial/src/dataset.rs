@@ -22,6 +22,14 @@ pub const ADVERSE_EVENTS_FILE: &str = "adverse_events.csv";
 /// File name of the optional screening log.
 pub const SCREENING_FILE: &str = "screening.csv";
 
+/// The dataset's file names, in loading order (the last one is optional).
+pub const DATA_FILES: [&str; 4] = [
+    PARTICIPANTS_FILE,
+    MEASUREMENTS_FILE,
+    ADVERSE_EVENTS_FILE,
+    SCREENING_FILE,
+];
+
 /// Required columns of `participants.csv`; any other column is a stratification factor
 /// or baseline covariate kept in [`Participant::attributes`].
 pub const PARTICIPANT_COLUMNS: [&str; 7] = [
@@ -458,16 +466,7 @@ impl TrialDataset {
             .as_deref()
             .map(|text| read_screening(text, &participants, &participant_lines, &known, &mut errors));
         if !errors.is_empty() {
-            let order = |f: &str| {
-                [
-                    PARTICIPANTS_FILE,
-                    MEASUREMENTS_FILE,
-                    ADVERSE_EVENTS_FILE,
-                    SCREENING_FILE,
-                ]
-                .iter()
-                .position(|x| *x == f)
-            };
+            let order = |f: &str| DATA_FILES.iter().position(|x| *x == f);
             errors
                 .errors
                 .sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
