@@ -206,7 +206,9 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
                 .out
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| CliError::Usage(format!("--out {}: not a file path", a.out.display())))?;
+                .ok_or_else(|| {
+                    CliError::Usage(format!("--out {}: not a file path", a.out.display()))
+                })?;
             let stem = a
                 .out
                 .file_stem()

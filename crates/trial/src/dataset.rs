@@ -53,8 +53,12 @@ pub const ADVERSE_EVENT_COLUMNS: [&str; 6] = [
     "related",
 ];
 /// Columns of `screening.csv`.
-pub const SCREENING_COLUMNS: [&str; 4] =
-    ["screening_id", "eligible", "exclusion_reason", "participant_id"];
+pub const SCREENING_COLUMNS: [&str; 4] = [
+    "screening_id",
+    "eligible",
+    "exclusion_reason",
+    "participant_id",
+];
 
 /// A calendar date (proleptic Gregorian), written `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +90,11 @@ impl Date {
                 .then(|| part.parse().ok())
                 .flatten()
         };
-        Date::new(digits(0..4)? as i32, digits(5..7)? as u8, digits(8..10)? as u8)
+        Date::new(
+            digits(0..4)? as i32,
+            digits(5..7)? as u8,
+            digits(8..10)? as u8,
+        )
     }
 
     /// Days since 1970-01-01 (Hinnant, "chrono-compatible low-level date algorithms").
@@ -358,7 +366,11 @@ impl<'a> Table<'a> {
                             line,
                             "",
                             &r.iter().collect::<Vec<_>>().join(","),
-                            format!("row has {} fields, the header has {}", r.len(), header.len()),
+                            format!(
+                                "row has {} fields, the header has {}",
+                                r.len(),
+                                header.len()
+                            ),
                         );
                         continue;
                     }
@@ -461,15 +473,12 @@ impl TrialDataset {
             &mut errors,
         );
         let adverse_events = read_adverse_events(&files.adverse_events, &known, &mut errors);
-        let screening = files
-            .screening
-            .as_deref()
-            .map(|text| read_screening(text, &participants, &participant_lines, &known, &mut errors));
+        let screening = files.screening.as_deref().map(|text| {
+            read_screening(text, &participants, &participant_lines, &known, &mut errors)
+        });
         if !errors.is_empty() {
             let order = |f: &str| DATA_FILES.iter().position(|x| *x == f);
-            errors
-                .errors
-                .sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
+            errors.errors.sort_by_key(|e| (order(&e.file), e.line));
             return Err(TrialError::Invalid(errors));
         }
         Ok(TrialDataset {
@@ -734,7 +743,10 @@ fn read_participants(
                         line,
                         &c.name,
                         v,
-                        format!("level not in the plan (expected one of: {})", levels.join(", ")),
+                        format!(
+                            "level not in the plan (expected one of: {})",
+                            levels.join(", ")
+                        ),
                     )
                 }
                 _ => {}
@@ -985,7 +997,13 @@ fn read_adverse_events(
             _ => None,
         };
         if related.is_none() {
-            errors.push(f, line, "related", &row[c_rel], "expected yes, no or unknown");
+            errors.push(
+                f,
+                line,
+                "related",
+                &row[c_rel],
+                "expected yes, no or unknown",
+            );
         }
         if let (Some(onset_day), Some(severity), Some(serious), Some(related), false) =
             (onset, severity, serious, related, term.is_empty())

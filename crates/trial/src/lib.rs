@@ -14,12 +14,12 @@
 //! assert!(list.qc.strata.iter().all(|s| s.counts == vec![6, 6]));
 //! ```
 
-pub mod error;
 pub mod dataset;
+pub mod error;
 pub mod plan;
 pub mod randomize;
 pub mod simulate;
 
-pub use error::{TrialError, TrialResult, ValidationError, ValidationErrors};
 pub use dataset::TrialDataset;
+pub use error::{TrialError, TrialResult, ValidationError, ValidationErrors};
 pub use plan::AnalysisPlan;

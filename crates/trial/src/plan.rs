@@ -349,7 +349,11 @@ impl AnalysisPlan {
                 self.visits.len()
             ));
         }
-        unique("visits", "label", self.visits.iter().map(|x| x.label.as_str()))?;
+        unique(
+            "visits",
+            "label",
+            self.visits.iter().map(|x| x.label.as_str()),
+        )?;
         let baselines = self.visits.iter().filter(|v| v.baseline).count();
         if baselines != 1 {
             return Err(format!(

@@ -506,7 +506,14 @@ mod tests {
         let labels: Vec<String> = spec.strata().into_iter().map(|s| s.label).collect();
         assert_eq!(
             labels,
-            ["site=A;g=x", "site=A;g=y", "site=B;g=x", "site=B;g=y", "site=C;g=x", "site=C;g=y"]
+            [
+                "site=A;g=x",
+                "site=A;g=y",
+                "site=B;g=x",
+                "site=B;g=y",
+                "site=C;g=x",
+                "site=C;g=y"
+            ]
         );
         let spec = RandomizationSpec::parse("A,B", "1:1", "", "2", 4, 1).unwrap();
         assert_eq!(spec.strata()[0].label, "all");

@@ -73,7 +73,12 @@ impl Design {
                 ("T3", 6.0),
                 ("T4", 12.0),
             ],
-            Design::Ards => &[("day0", 0.0), ("day5", 5.0), ("day10", 10.0), ("day17", 17.0)],
+            Design::Ards => &[
+                ("day0", 0.0),
+                ("day5", 5.0),
+                ("day10", 10.0),
+                ("day17", 17.0),
+            ],
         }
     }
 
@@ -128,13 +133,16 @@ fn additive(
     name: &'static str,
     visits: &[&'static str],
     baseline: f64,
-    control: &[f64],
-    treated: &[f64],
+    [control, treated]: [&[f64]; 2],
     sd: (f64, f64),
     range: [f64; 2],
     decimals: i32,
 ) -> OutcomeModel {
-    let means = |ch: &[f64]| std::iter::once(baseline).chain(ch.iter().map(|c| baseline + c)).collect();
+    let means = |ch: &[f64]| {
+        std::iter::once(baseline)
+            .chain(ch.iter().map(|c| baseline + c))
+            .collect()
+    };
     OutcomeModel {
         name,
         visits: visits.to_vec(),
@@ -159,8 +167,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "gmfm66",
             &CP_ALL,
             45.0,
-            &[0.0, 2.0, -0.6, 1.2],
-            &[4.5, 6.8, 11.3, 9.2],
+            [&[0.0, 2.0, -0.6, 1.2], &[4.5, 6.8, 11.3, 9.2]],
             (8.0, 6.0),
             [0.0, 100.0],
             1,
@@ -169,8 +176,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "mas",
             &CP_ALL,
             3.0,
-            &[-0.53, -0.66, -0.69, -0.28],
-            &[-0.94, -1.0, -1.26, -1.0],
+            [&[-0.53, -0.66, -0.69, -0.28], &[-0.94, -1.0, -1.26, -1.0]],
             (0.55, 0.4),
             [0.0, 4.0],
             2,
@@ -179,8 +185,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "pedi_selfcare",
             &CP_PEDI,
             23.0,
-            &[1.9, 0.15],
-            &[1.95, 3.45],
+            [&[1.9, 0.15], &[1.95, 3.45]],
             (10.0, 3.0),
             [0.0, 100.0],
             1,
@@ -189,8 +194,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "pedi_mobility",
             &CP_PEDI,
             17.0,
-            &[0.13, 0.8],
-            &[1.6, 3.9],
+            [&[0.13, 0.8], &[1.6, 3.9]],
             (8.0, 3.0),
             [0.0, 100.0],
             1,
@@ -199,8 +203,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "pedi_social",
             &CP_PEDI,
             29.0,
-            &[3.0, 1.35],
-            &[2.55, 1.6],
+            [&[3.0, 1.35], &[2.55, 1.6]],
             (11.0, 3.5),
             [0.0, 100.0],
             1,
@@ -209,8 +212,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "cpqol_total",
             &CP_PEDI,
             367.0,
-            &[-1.8, -10.4],
-            &[5.0, 0.9],
+            [&[-1.8, -10.4], &[5.0, 0.9]],
             (45.0, 15.0),
             [0.0, 700.0],
             1,
@@ -219,8 +221,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "cst_fa",
             &CP_MRI,
             0.44,
-            &[-0.007],
-            &[0.032],
+            [&[-0.007], &[0.032]],
             (0.04, 0.012),
             [0.0, 1.0],
             4,
@@ -229,8 +230,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "ptr_fa",
             &CP_MRI,
             0.35,
-            &[-0.020],
-            &[0.024],
+            [&[-0.020], &[0.024]],
             (0.03, 0.01),
             [0.0, 1.0],
             4,
@@ -239,8 +239,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "cst_md",
             &CP_MRI,
             0.97,
-            &[0.040],
-            &[-0.035],
+            [&[0.040], &[-0.035]],
             (0.06, 0.03),
             [0.0, 4.0],
             4,
@@ -249,8 +248,7 @@ fn cp_outcomes() -> Vec<OutcomeModel> {
             "ptr_md",
             &CP_MRI,
             1.063,
-            &[0.033],
-            &[-0.045],
+            [&[0.033], &[-0.045]],
             (0.08, 0.04),
             [0.0, 4.0],
             4,
@@ -547,9 +545,7 @@ fn simulate_cp(seed: u64) -> TrialResult<TrialDataset> {
             }
         }
     }
-    adverse_events.sort_by(|a, b| {
-        (&a.participant_id, &a.term).cmp(&(&b.participant_id, &b.term))
-    });
+    adverse_events.sort_by(|a, b| (&a.participant_id, &a.term).cmp(&(&b.participant_id, &b.term)));
     // Screening: 321 assessed, 72 randomized (Results); the split of the 249 not
     // randomized is illustrative, the paper's flow diagram is a figure.
     let mut slots: Vec<u8> = std::iter::repeat_n(0u8, n)
@@ -569,7 +565,11 @@ fn simulate_cp(seed: u64) -> TrialResult<TrialDataset> {
             let (eligible, reason, pid) = match s {
                 0 => {
                     next_participant += 1;
-                    (true, "", Some(participants[next_participant - 1].id.clone()))
+                    (
+                        true,
+                        "",
+                        Some(participants[next_participant - 1].id.clone()),
+                    )
                 }
                 1 => (false, "did not meet inclusion criteria", None),
                 2 => (true, "declined to participate", None),
@@ -615,7 +615,8 @@ fn simulate_ards(seed: u64) -> TrialResult<TrialDataset> {
         let arm = arms.iter().position(|a| *a == row.arm).unwrap_or(0);
         let age = (61.5 + 5.0 * normal(&mut rng)).clamp(50.0, 79.0);
         let sex = if uniform(&mut rng) < 0.35 { "F" } else { "M" };
-        let comorbidity = ["none", "hypertension", "diabetes"][categorical(&mut rng, &[0.55, 0.25, 0.2])];
+        let comorbidity =
+            ["none", "hypertension", "diabetes"][categorical(&mut rng, &[0.55, 0.25, 0.2])];
         let date = start
             .add_days(i as i64 * 4)
             .ok_or_else(|| TrialError::invalid("date", i, "out of range"))?;
@@ -685,9 +686,7 @@ fn simulate_ards(seed: u64) -> TrialResult<TrialDataset> {
             related: Relatedness::Yes,
         });
     }
-    adverse_events.sort_by(|a, b| {
-        (&a.participant_id, &a.term).cmp(&(&b.participant_id, &b.term))
-    });
+    adverse_events.sort_by(|a, b| (&a.participant_id, &a.term).cmp(&(&b.participant_id, &b.term)));
     let measurements = measure(&mut rng, Design::Ards, &participants, &enrolled);
     Ok(TrialDataset {
         attribute_columns: ["randomization_number", "age_years", "sex", "comorbidity"]
@@ -719,9 +718,7 @@ fn measure(
                     continue;
                 };
                 let noise = m.sd_within * normal(rng);
-                if vi > e.last_visit
-                    || (vi == visits.len() - 1 && e.skip_last.contains(&m.name))
-                {
+                if vi > e.last_visit || (vi == visits.len() - 1 && e.skip_last.contains(&m.name)) {
                     continue;
                 }
                 let mean = m.means[e.arm][k];

@@ -78,7 +78,12 @@ fn a_valid_dataset_loads() {
     // Without screening.csv the dataset still loads.
     let mut f = files();
     f.screening = None;
-    assert!(TrialDataset::from_csv(&f, &cp_plan()).unwrap().screening.is_none());
+    assert!(
+        TrialDataset::from_csv(&f, &cp_plan())
+            .unwrap()
+            .screening
+            .is_none()
+    );
 }
 
 #[test]
@@ -133,11 +138,22 @@ fn every_problem_is_reported_with_file_line_column_and_value() {
     }
     // The duplicate names the first occurrence; out-of-range names the declared range.
     assert!(text.contains("first on line 3"), "{text}");
-    assert!(text.contains("outside the range declared for 'gmfm66' (0 to 100)"), "{text}");
-    assert!(text.contains("does not measure 'cst_fa' at this visit"), "{text}");
+    assert!(
+        text.contains("outside the range declared for 'gmfm66' (0 to 100)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("does not measure 'cst_fa' at this visit"),
+        "{text}"
+    );
     assert!(text.starts_with(&format!("the trial dataset has {} problems:", e.len())));
     // Errors are listed file by file, line by line.
-    let files = ["participants.csv", "measurements.csv", "adverse_events.csv", "screening.csv"];
+    let files = [
+        "participants.csv",
+        "measurements.csv",
+        "adverse_events.csv",
+        "screening.csv",
+    ];
     let keys: Vec<(usize, u64)> = e
         .errors
         .iter()
@@ -160,9 +176,12 @@ fn measurements_after_the_last_visit_attended_are_errors() {
 fn structural_problems_are_reported() {
     let mut f = files();
     f.measurements = "participant_id,visit,outcome,value\nCP-001,baseline,gmfm66,40\n".into();
-    f.adverse_events = "participant_id,term,onset_day,severity,serious,related\nCP-001,fever,0\n".into();
+    f.adverse_events =
+        "participant_id,term,onset_day,severity,serious,related\nCP-001,fever,0\n".into();
     f.participants = PARTICIPANTS.replace(",weight_kg\n", ",weight\n");
-    f.screening = Some("screening_id,eligible,exclusion_reason,participant_id\nS1,no,,\nS1,yes,,CP-001\n".into());
+    f.screening = Some(
+        "screening_id,eligible,exclusion_reason,participant_id\nS1,no,,\nS1,yes,,CP-001\n".into(),
+    );
     let e = errors(&f);
     let text = e.to_string();
     for needle in [

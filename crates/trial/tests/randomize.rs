@@ -4,7 +4,15 @@ use evidentia_trial::randomize::{RandomizationSpec, generate};
 use sha2::{Digest, Sha256};
 
 fn spec(ratio: &str, arms: &str, blocks: &str, per: u32, seed: u64) -> RandomizationSpec {
-    RandomizationSpec::parse(arms, ratio, "site=A,B,C;gmfcs=II-III,IV-V", blocks, per, seed).unwrap()
+    RandomizationSpec::parse(
+        arms,
+        ratio,
+        "site=A,B,C;gmfcs=II-III,IV-V",
+        blocks,
+        per,
+        seed,
+    )
+    .unwrap()
 }
 
 /// Running counts per arm within each stratum, checked at every row.
@@ -63,7 +71,11 @@ fn running_imbalance_bounded_by_half_the_largest_block() {
         assert!(qc.max_running_imbalance <= 3.0);
         // For 1:1 the reported deviation is half the difference between arms.
         assert_eq!(qc.max_running_imbalance, f64::from(worst) / 2.0);
-        assert!(qc.strata.iter().all(|st| st.counts == vec![20, 20] && st.last_block_complete));
+        assert!(
+            qc.strata
+                .iter()
+                .all(|st| st.counts == vec![20, 20] && st.last_block_complete)
+        );
     }
 }
 
@@ -98,7 +110,10 @@ fn assignments_follow_the_ratio_at_every_position() {
             max_chi = max_chi.max(chi);
         }
         // 12 positions, df = 1: P(max > 15.1) < 12 × 1e-4.
-        assert!(max_chi < 15.1, "{ratio}: positions {first:?}, max chi-square {max_chi}");
+        assert!(
+            max_chi < 15.1,
+            "{ratio}: positions {first:?}, max chi-square {max_chi}"
+        );
         // Both block sizes are drawn, neither rarely.
         let sizes: Vec<u32> = block_sizes.values().copied().collect();
         assert_eq!(sizes.len(), 2, "{block_sizes:?}");
@@ -124,10 +139,18 @@ fn fixed_seed_gives_the_reference_list_byte_for_byte() {
     assert_eq!(cases.len(), 3);
     for case in cases {
         let strs = |v: &serde_json::Value| -> Vec<String> {
-            v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
         };
         let nums = |v: &serde_json::Value| -> Vec<String> {
-            v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap().to_string()).collect()
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap().to_string())
+                .collect()
         };
         let strata: Vec<String> = case["factors"]
             .as_array()
@@ -148,28 +171,56 @@ fn fixed_seed_gives_the_reference_list_byte_for_byte() {
         assert_eq!(csv, generate(&spec).unwrap().to_csv());
         let head: Vec<String> = csv.lines().take(12).map(str::to_string).collect();
         assert_eq!(head, strs(&case["head"]));
-        assert_eq!(csv.lines().count() - 1, case["rows"].as_u64().unwrap() as usize);
-        assert_eq!(sha256(&csv), case["sha256"].as_str().unwrap(), "seed {}", spec.seed);
-        let other = RandomizationSpec { seed: spec.seed ^ 1, ..spec };
+        assert_eq!(
+            csv.lines().count() - 1,
+            case["rows"].as_u64().unwrap() as usize
+        );
+        assert_eq!(
+            sha256(&csv),
+            case["sha256"].as_str().unwrap(),
+            "seed {}",
+            spec.seed
+        );
+        let other = RandomizationSpec {
+            seed: spec.seed ^ 1,
+            ..spec
+        };
         assert_ne!(generate(&other).unwrap().to_csv(), csv);
     }
 }
 
 #[test]
 fn bad_specs_get_clear_errors() {
-    let e = RandomizationSpec::parse("A,B", "2:1", "", "2,4", 10, 1).unwrap_err().to_string();
-    assert!(e.contains("block size '2'") && e.contains("multiple of the ratio sum 3"), "{e}");
-    let e = RandomizationSpec::parse("A,B", "1:1:1", "", "3", 10, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,B", "2:1", "", "2,4", 10, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("block size '2'") && e.contains("multiple of the ratio sum 3"),
+        "{e}"
+    );
+    let e = RandomizationSpec::parse("A,B", "1:1:1", "", "3", 10, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("3 parts but 2 arms"), "{e}");
-    let e = RandomizationSpec::parse("A,B", "1:x", "", "2", 10, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,B", "1:x", "", "2", 10, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("ratio '1:x'"), "{e}");
-    let e = RandomizationSpec::parse("A,B", "1:1", "site", "2", 10, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,B", "1:1", "site", "2", 10, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("factor=level"), "{e}");
-    let e = RandomizationSpec::parse("A,B", "1:1", "", "2", 0, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,B", "1:1", "", "2", 0, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("per-stratum"), "{e}");
-    let e = RandomizationSpec::parse("A,A", "1:1", "", "2", 4, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,A", "1:1", "", "2", 4, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("arm named twice"), "{e}");
-    let e = RandomizationSpec::parse("A,B", "1:1", "s=x,x", "2", 4, 1).unwrap_err().to_string();
+    let e = RandomizationSpec::parse("A,B", "1:1", "s=x,x", "2", 4, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("distinct"), "{e}");
 }
 

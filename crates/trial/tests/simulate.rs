@@ -44,7 +44,12 @@ fn cp_design_has_the_published_shape() {
     let arm_n = |arm: &str| ds.arm_participants(arm).count();
     assert_eq!(arm_n("Control") + arm_n("UCT-MSC"), 72);
     assert!(arm_n("Control").abs_diff(arm_n("UCT-MSC")) <= 6);
-    let count = |d: Disposition| ds.participants.iter().filter(|p| p.disposition == d).count();
+    let count = |d: Disposition| {
+        ds.participants
+            .iter()
+            .filter(|p| p.disposition == d)
+            .count()
+    };
     assert_eq!(count(Disposition::LostToFollowUp), 3);
     assert_eq!(count(Disposition::WithdrewConsent), 2);
     assert_eq!(count(Disposition::Completed), 67);
@@ -57,7 +62,9 @@ fn cp_design_has_the_published_shape() {
         .collect();
     let mut by_term: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for ae in &ds.adverse_events {
-        *by_term.entry((ae.term.as_str(), arm_of[ae.participant_id.as_str()])).or_default() += 1;
+        *by_term
+            .entry((ae.term.as_str(), arm_of[ae.participant_id.as_str()]))
+            .or_default() += 1;
         assert!(!ae.serious);
     }
     let expect = [
@@ -72,7 +79,13 @@ fn cp_design_has_the_published_shape() {
     assert_eq!(by_term, expect.into_iter().collect());
     let screening = ds.screening.as_ref().unwrap();
     assert_eq!(screening.len(), 321);
-    assert_eq!(screening.iter().filter(|s| s.participant_id.is_some()).count(), 72);
+    assert_eq!(
+        screening
+            .iter()
+            .filter(|s| s.participant_id.is_some())
+            .count(),
+        72
+    );
     // Two completers have no 12-month MRI; the dropouts have nothing after their last visit.
     let mri_12 = ds
         .measurements
@@ -116,7 +129,10 @@ fn a_fixed_seed_reproduces_byte_identical_files() {
             std::process::id()
         ));
         let written = simulate(design, 42).unwrap().write(&dir).unwrap();
-        assert_eq!(std::fs::read_to_string(&written[1]).unwrap(), a.measurements);
+        assert_eq!(
+            std::fs::read_to_string(&written[1]).unwrap(),
+            a.measurements
+        );
         let reloaded = TrialDataset::load(&dir, &plan(design)).unwrap();
         assert_eq!(reloaded.to_csv(), a);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -125,13 +141,19 @@ fn a_fixed_seed_reproduces_byte_identical_files() {
 
 /// Mean change from the first visit per (outcome, arm, visit) over participants observed
 /// at both, pooled over several seeds, with its standard error.
-fn mean_changes(design: Design, seeds: std::ops::Range<u64>) -> BTreeMap<(String, String, String), (f64, f64)> {
+fn mean_changes(
+    design: Design,
+    seeds: std::ops::Range<u64>,
+) -> BTreeMap<(String, String, String), (f64, f64)> {
     let first = design.visits()[0].0;
     let mut acc: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
     for seed in seeds {
         let ds = simulate(design, seed).unwrap();
-        let arm: BTreeMap<&str, &str> =
-            ds.participants.iter().map(|p| (p.id.as_str(), p.arm.as_str())).collect();
+        let arm: BTreeMap<&str, &str> = ds
+            .participants
+            .iter()
+            .map(|p| (p.id.as_str(), p.arm.as_str()))
+            .collect();
         let mut base: BTreeMap<(&str, &str), f64> = BTreeMap::new();
         for m in ds.measurements.iter().filter(|m| m.visit == first) {
             base.insert((m.participant_id.as_str(), m.outcome.as_str()), m.value);
@@ -187,11 +209,24 @@ fn sample_mean_changes_lie_near_the_design_effects() {
     // The headline between-arm differences of the CP design, from one trial-sized sample.
     let one = mean_changes(Design::CpRct, 7..8);
     let diff = |o: &str, v: &str| {
-        one[&(o.into(), "UCT-MSC".into(), v.into())].0 - one[&(o.into(), "Control".into(), v.into())].0
+        one[&(o.into(), "UCT-MSC".into(), v.into())].0
+            - one[&(o.into(), "Control".into(), v.into())].0
     };
-    assert!((diff("gmfm66", "T4") - 8.0).abs() < 4.0, "{}", diff("gmfm66", "T4"));
-    assert!((diff("gmfm66", "T3") - 11.9).abs() < 4.0, "{}", diff("gmfm66", "T3"));
-    assert!((diff("mas", "T4") + 0.72).abs() < 0.3, "{}", diff("mas", "T4"));
+    assert!(
+        (diff("gmfm66", "T4") - 8.0).abs() < 4.0,
+        "{}",
+        diff("gmfm66", "T4")
+    );
+    assert!(
+        (diff("gmfm66", "T3") - 11.9).abs() < 4.0,
+        "{}",
+        diff("gmfm66", "T3")
+    );
+    assert!(
+        (diff("mas", "T4") + 0.72).abs() < 0.3,
+        "{}",
+        diff("mas", "T4")
+    );
 }
 
 #[test]
