@@ -19,6 +19,7 @@ pub mod output;
 pub mod provenance;
 pub mod stats_cmd;
 pub mod table;
+pub mod trial_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// Evidence synthesis: meta-analysis, risk of bias, PRISMA flow.
     #[command(subcommand)]
     Meta(meta_cmd::MetaCommand),
+    /// Trial data: randomization lists, simulated trials, dataset validation.
+    #[command(subcommand)]
+    Trial(trial_cmd::TrialCommand),
 }
 
 /// Runs a parsed command line.
@@ -65,5 +69,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a, cli.json),
         Command::Stats(cmd) => stats_cmd::run(cmd, cli.json),
         Command::Meta(cmd) => meta_cmd::run(cmd, cli.json),
+        Command::Trial(cmd) => trial_cmd::run(cmd, cli.json),
     }
 }
