@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod gradients;
+pub mod nifti;
 pub mod volume;
 
 pub use error::{DtiError, Result};
