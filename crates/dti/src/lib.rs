@@ -14,6 +14,7 @@
 //! assert_eq!(g.shells().len(), 1);
 //! ```
 
+pub mod bids;
 pub mod error;
 pub mod gradients;
 pub mod nifti;
