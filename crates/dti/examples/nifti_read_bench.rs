@@ -9,7 +9,9 @@ use evidentia_dti::nifti::{self, WriteOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: nifti_read_bench FILE [REPEATS]")?;
+    let path = args
+        .next()
+        .ok_or("usage: nifti_read_bench FILE [REPEATS]")?;
     let reps: usize = args.next().map_or(Ok(5), |s| s.parse())?;
     let mut times = Vec::new();
     let mut last = None;
@@ -34,7 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::temp_dir().join("evidentia_nifti_bench_map.nii.gz");
     let t = Instant::now();
     nifti::write(&out, &map, &WriteOptions::default())?;
-    println!("evidentia write 3-D f32 map .nii.gz: {:.3} s", t.elapsed().as_secs_f64());
+    println!(
+        "evidentia write 3-D f32 map .nii.gz: {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
     std::fs::remove_file(out)?;
     Ok(())
 }

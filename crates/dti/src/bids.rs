@@ -116,7 +116,11 @@ pub fn discover(root: &Path, filter: &BidsFilter) -> Result<Discovery> {
             message: "is not a folder (expected a BIDS dataset root)".into(),
         });
     }
-    let want_sub: Vec<&str> = filter.participants.iter().map(|s| strip(s, "sub-")).collect();
+    let want_sub: Vec<&str> = filter
+        .participants
+        .iter()
+        .map(|s| strip(s, "sub-"))
+        .collect();
     let want_ses: Vec<&str> = filter.sessions.iter().map(|s| strip(s, "ses-")).collect();
     let mut runs = Vec::new();
     let mut problems = Vec::new();
@@ -142,12 +146,17 @@ pub fn discover(root: &Path, filter: &BidsFilter) -> Result<Discovery> {
             if !dir.is_dir() {
                 continue;
             }
-            if !want_ses.is_empty()
-                && !session.as_deref().is_some_and(|s| want_ses.contains(&s))
-            {
+            if !want_ses.is_empty() && !session.as_deref().is_some_and(|s| want_ses.contains(&s)) {
                 continue;
             }
-            scan_dwi_dir(root, &dir, &subject, session.as_deref(), &mut runs, &mut problems)?;
+            scan_dwi_dir(
+                root,
+                &dir,
+                &subject,
+                session.as_deref(),
+                &mut runs,
+                &mut problems,
+            )?;
         }
     }
     runs.sort_by(|a, b| a.relative.cmp(&b.relative));
@@ -184,7 +193,12 @@ fn scan_dwi_dir(
             });
             continue;
         };
-        let get = |k: &str| entities.iter().find(|(e, _)| e == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            entities
+                .iter()
+                .find(|(e, _)| e == k)
+                .map(|(_, v)| v.as_str())
+        };
         if get("sub") != Some(subject) || get("ses") != session {
             problems.push(DtiError::Format {
                 file: path.display().to_string(),
@@ -200,7 +214,12 @@ fn scan_dwi_dir(
         let missing: Vec<String> = [&bval, &bvec, &sidecar]
             .iter()
             .filter(|p| !p.is_file())
-            .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         if !missing.is_empty() {
             problems.push(DtiError::Format {
@@ -456,7 +475,10 @@ mod tests {
 
     #[test]
     fn sidecar_paths() {
-        assert_eq!(sidecar_path(Path::new("a/x_dwimap.nii.gz")), Path::new("a/x_dwimap.json"));
+        assert_eq!(
+            sidecar_path(Path::new("a/x_dwimap.nii.gz")),
+            Path::new("a/x_dwimap.json")
+        );
         assert_eq!(sidecar_path(Path::new("x.nii")), Path::new("x.json"));
     }
 }

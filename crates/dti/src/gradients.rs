@@ -464,4 +464,3 @@ impl GradientTable {
         Self::from_fsl_text(&bval_text, &bvec_text, options).map_err(|e| name_files(e, bval, bvec))
     }
 }
-

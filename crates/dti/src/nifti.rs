@@ -213,23 +213,43 @@ impl Fields<'_> {
     }
     fn i16(&self, off: usize) -> i16 {
         let a = self.arr::<2>(off);
-        if self.be { i16::from_be_bytes(a) } else { i16::from_le_bytes(a) }
+        if self.be {
+            i16::from_be_bytes(a)
+        } else {
+            i16::from_le_bytes(a)
+        }
     }
     fn i32(&self, off: usize) -> i32 {
         let a = self.arr::<4>(off);
-        if self.be { i32::from_be_bytes(a) } else { i32::from_le_bytes(a) }
+        if self.be {
+            i32::from_be_bytes(a)
+        } else {
+            i32::from_le_bytes(a)
+        }
     }
     fn i64(&self, off: usize) -> i64 {
         let a = self.arr::<8>(off);
-        if self.be { i64::from_be_bytes(a) } else { i64::from_le_bytes(a) }
+        if self.be {
+            i64::from_be_bytes(a)
+        } else {
+            i64::from_le_bytes(a)
+        }
     }
     fn f32(&self, off: usize) -> f64 {
         let a = self.arr::<4>(off);
-        f64::from(if self.be { f32::from_be_bytes(a) } else { f32::from_le_bytes(a) })
+        f64::from(if self.be {
+            f32::from_be_bytes(a)
+        } else {
+            f32::from_le_bytes(a)
+        })
     }
     fn f64(&self, off: usize) -> f64 {
         let a = self.arr::<8>(off);
-        if self.be { f64::from_be_bytes(a) } else { f64::from_le_bytes(a) }
+        if self.be {
+            f64::from_be_bytes(a)
+        } else {
+            f64::from_le_bytes(a)
+        }
     }
     fn text(&self, off: usize, len: usize) -> String {
         let raw = &self.b[off..off + len];
@@ -429,7 +449,10 @@ impl NiftiHeader {
             if self.dim[i] < 1 {
                 return Err(format_err(
                     file,
-                    format!("dim[{i}] = {}: image dimensions must be at least 1", self.dim[i]),
+                    format!(
+                        "dim[{i}] = {}: image dimensions must be at least 1",
+                        self.dim[i]
+                    ),
                 ));
             }
         }
@@ -638,7 +661,7 @@ impl NiftiHeader {
         let scale = (0..3)
             .map(|j| (0..3).map(|i| a[i][j] * a[i][j]).sum::<f64>().sqrt())
             .product::<f64>();
-        if !(det.abs() > 1e-12 * scale.max(f64::MIN_POSITIVE)) || scale == 0.0 {
+        if det.is_nan() || det.abs() <= 1e-12 * scale || scale == 0.0 {
             return Err(DtiError::Invalid {
                 what: format!("NIfTI {which}"),
                 message: format!("is not invertible (determinant {det}): {a:?}"),
@@ -649,7 +672,8 @@ impl NiftiHeader {
 }
 
 fn det3(a: &[[f64; 4]; 3]) -> f64 {
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
         + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
 }
 
@@ -791,7 +815,11 @@ impl Inflater {
                 &mut aout,
             )
         };
-        if r == 0 { Ok((ain, aout)) } else { Err(r as u32) }
+        if r == 0 {
+            Ok((ain, aout))
+        } else {
+            Err(r as u32)
+        }
     }
 }
 
@@ -860,7 +888,9 @@ fn gunzip_streaming(name: &str, gz: &[u8], needed: usize) -> Result<Vec<u8>> {
 /// Converts raw voxel bytes to scaled f32 in one pass.
 fn decode_volume(name: &str, hdr: &NiftiHeader, raw: &[u8]) -> Result<Volume<f32>> {
     let dtype = hdr.data_type()?;
-    let scaling = hdr.slope_inter().map_err(|e| format_err(name, e.to_string()))?;
+    let scaling = hdr
+        .slope_inter()
+        .map_err(|e| format_err(name, e.to_string()))?;
     let affine = hdr.affine().map_err(|e| format_err(name, e.to_string()))?;
     let data = decode_f32(dtype, hdr.big_endian, raw, scaling);
     Volume::new(hdr.dims(), affine, data).map_err(|e| format_err(name, e.to_string()))
@@ -1012,7 +1042,7 @@ pub fn affine_to_quaternion(affine: &[[f64; 4]; 3]) -> Result<([f64; 3], [f64; 3
         }
     }
     let d = det33(&r);
-    if !(d.abs() > 1e-9) {
+    if d.is_nan() || d.abs() <= 1e-9 {
         return Err(DtiError::Invalid {
             what: "affine".into(),
             message: format!("rotation part is singular (determinant {d}): not invertible"),
@@ -1029,7 +1059,8 @@ pub fn affine_to_quaternion(affine: &[[f64; 4]; 3]) -> Result<([f64; 3], [f64; 3
 }
 
 fn det33(r: &[[f64; 3]; 3]) -> f64 {
-    r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+    r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
         + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0])
 }
 
@@ -1112,8 +1143,11 @@ pub fn encode<T: NiftiStorable>(vol: &Volume<T>, options: &WriteOptions) -> Resu
     let affine = vol.affine();
     let (quat, zooms, qfac) = affine_to_quaternion(affine)?;
     let mut h = vec![0u8; NIFTI1_HEADER_SIZE + 4];
-    let put_i16 = |h: &mut Vec<u8>, off: usize, v: i16| h[off..off + 2].copy_from_slice(&v.to_le_bytes());
-    let put_f32 = |h: &mut Vec<u8>, off: usize, v: f64| h[off..off + 4].copy_from_slice(&(v as f32).to_le_bytes());
+    let put_i16 =
+        |h: &mut Vec<u8>, off: usize, v: i16| h[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |h: &mut Vec<u8>, off: usize, v: f64| {
+        h[off..off + 4].copy_from_slice(&(v as f32).to_le_bytes())
+    };
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     h[38] = b'r';
     let ndim: i16 = if dims[3] > 1 { 4 } else { 3 };
@@ -1145,10 +1179,10 @@ pub fn encode<T: NiftiStorable>(vol: &Volume<T>, options: &WriteOptions) -> Resu
     for (k, &q) in quat.iter().enumerate() {
         put_f32(&mut h, 256 + 4 * k, q);
     }
-    for i in 0..3 {
-        put_f32(&mut h, 268 + 4 * i, affine[i][3]);
-        for j in 0..4 {
-            put_f32(&mut h, 280 + 16 * i + 4 * j, affine[i][j]);
+    for (i, row) in affine.iter().enumerate() {
+        put_f32(&mut h, 268 + 4 * i, row[3]);
+        for (j, &v) in row.iter().enumerate() {
+            put_f32(&mut h, 280 + 16 * i + 4 * j, v);
         }
     }
     h[344..348].copy_from_slice(b"n+1\0");
@@ -1160,16 +1194,19 @@ pub fn encode<T: NiftiStorable>(vol: &Volume<T>, options: &WriteOptions) -> Resu
 }
 
 fn gzip(bytes: &[u8], level: i32) -> Result<Vec<u8>> {
-    let lvl = libdeflater::CompressionLvl::new(level.clamp(0, 12)).map_err(|_| DtiError::Invalid {
-        what: "gzip level".into(),
-        message: format!("{level} is not a libdeflate level (0-12)"),
-    })?;
+    let lvl =
+        libdeflater::CompressionLvl::new(level.clamp(0, 12)).map_err(|_| DtiError::Invalid {
+            what: "gzip level".into(),
+            message: format!("{level} is not a libdeflate level (0-12)"),
+        })?;
     let mut c = libdeflater::Compressor::new(lvl);
     let mut out = vec![0u8; c.gzip_compress_bound(bytes.len())];
-    let n = c.gzip_compress(bytes, &mut out).map_err(|e| DtiError::Invalid {
-        what: "gzip".into(),
-        message: format!("compression failed: {e:?}"),
-    })?;
+    let n = c
+        .gzip_compress(bytes, &mut out)
+        .map_err(|e| DtiError::Invalid {
+            what: "gzip".into(),
+            message: format!("compression failed: {e:?}"),
+        })?;
     out.truncate(n);
     Ok(out)
 }
@@ -1179,7 +1216,10 @@ fn gzip(bytes: &[u8], level: i32) -> Result<Vec<u8>> {
 /// over `path` only once complete.
 pub fn write<T: NiftiStorable>(path: &Path, vol: &Volume<T>, options: &WriteOptions) -> Result<()> {
     let mut bytes = encode(vol, options)?;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
         bytes = gzip(&bytes, options.gzip_level)?;
     }
     write_atomic(path, &bytes)
@@ -1223,7 +1263,15 @@ mod tests {
             [0.0, 2.2, 0.0, 5.0],
         ];
         let (q, zooms, qfac) = affine_to_quaternion(&a).unwrap();
-        let mut h = NiftiHeader::parse("t", &encode(&Volume::new([1, 1, 1, 1], a, vec![0f32]).unwrap(), &WriteOptions::default()).unwrap()).unwrap();
+        let mut h = NiftiHeader::parse(
+            "t",
+            &encode(
+                &Volume::new([1, 1, 1, 1], a, vec![0f32]).unwrap(),
+                &WriteOptions::default(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         h.quatern = q;
         h.pixdim[0] = qfac;
         h.pixdim[1..4].copy_from_slice(&zooms);
@@ -1238,7 +1286,11 @@ mod tests {
 
     #[test]
     fn singular_affine_is_refused() {
-        let a = [[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]];
+        let a = [
+            [1.0, 0.0, 0.0, 0.0],
+            [2.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ];
         assert!(affine_to_quaternion(&a).is_err());
     }
 }

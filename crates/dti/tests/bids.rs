@@ -29,10 +29,19 @@ fn run_files(root: &Path, stem: &str, ext: &str, skip: &[&str]) {
 fn dataset() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
-    touch(r, "dataset_description.json", "{\"Name\": \"t\", \"BIDSVersion\": \"1.10.0\"}");
+    touch(
+        r,
+        "dataset_description.json",
+        "{\"Name\": \"t\", \"BIDSVersion\": \"1.10.0\"}",
+    );
     run_files(r, "sub-01/dwi/sub-01_dwi", ".nii.gz", &[]);
     run_files(r, "sub-02/ses-a/dwi/sub-02_ses-a_dwi", ".nii", &[]);
-    run_files(r, "sub-02/ses-b/dwi/sub-02_ses-b_dwi", ".nii.gz", &[".bvec", ".json"]);
+    run_files(
+        r,
+        "sub-02/ses-b/dwi/sub-02_ses-b_dwi",
+        ".nii.gz",
+        &[".bvec", ".json"],
+    );
     run_files(r, "sub-03/dwi/sub-03_acq-b1000_run-2_dwi", ".nii.gz", &[]);
     touch(r, "sub-03/dwi/sub-03_acq-b1000_run-2_sbref.nii.gz", "x");
     touch(r, "sub-03/anat/sub-03_T1w.nii.gz", "x");
@@ -55,14 +64,19 @@ fn discovers_runs_and_reports_incomplete_ones() {
         ]
     );
     let r2 = &found.runs[1];
-    assert_eq!((r2.subject.as_str(), r2.session.as_deref()), ("02", Some("a")));
+    assert_eq!(
+        (r2.subject.as_str(), r2.session.as_deref()),
+        ("02", Some("a"))
+    );
     assert!(r2.bval.ends_with("sub-02_ses-a_dwi.bval"));
     assert!(r2.sidecar.ends_with("sub-02_ses-a_dwi.json"));
     let problems: Vec<String> = found.problems.iter().map(|e| e.to_string()).collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
-        problems.iter().any(|p| p.contains("sub-02_ses-b_dwi.nii.gz")
-            && p.contains("sub-02_ses-b_dwi.bvec, sub-02_ses-b_dwi.json")),
+        problems
+            .iter()
+            .any(|p| p.contains("sub-02_ses-b_dwi.nii.gz")
+                && p.contains("sub-02_ses-b_dwi.bvec, sub-02_ses-b_dwi.json")),
         "{problems:?}"
     );
     assert!(
@@ -145,7 +159,11 @@ fn derivative_names_metadata_and_a_written_map() {
     // A map and its sidecar in the derivative tree.
     let map = run2.tensor_map_path(&out, "fa");
     std::fs::create_dir_all(map.parent().unwrap()).unwrap();
-    let aff = [[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]];
+    let aff = [
+        [2.0, 0.0, 0.0, 0.0],
+        [0.0, 2.0, 0.0, 0.0],
+        [0.0, 0.0, 2.0, 0.0],
+    ];
     let vol = Volume::new([2, 2, 1, 1], aff, vec![0.1f32, 0.2, 0.3, 0.4]).unwrap();
     nifti::write(&map, &vol, &WriteOptions::default()).unwrap();
     assert_eq!(nifti::read(&map).unwrap().1, vol);

@@ -172,8 +172,8 @@ fn gradient_file_errors_name_the_file() {
         .to_string();
     assert!(err.contains("x.bvec"), "{err}");
     let missing = dir.path().join("none.bvec");
-    let err = GradientTable::from_fsl_files(&bval, &missing, &GradientOptions::default())
-        .unwrap_err();
+    let err =
+        GradientTable::from_fsl_files(&bval, &missing, &GradientOptions::default()).unwrap_err();
     assert!(matches!(err, DtiError::Io { ref file, .. } if file.contains("none.bvec")));
 }
 
