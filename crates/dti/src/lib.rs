@@ -3,6 +3,9 @@
 //! Diffusion MRI, from the scanner's files to tract biomarkers. This first part owns
 //! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
 //! jitter), b0 detection, shells, and the frame the vectors are expressed in.
+//! [`nifti`] reads NIfTI-1/2 (`.nii`, `.nii.gz`) with nibabel's affine and scaling rules
+//! and writes NIfTI-1 maps; [`bids`] finds diffusion runs in a BIDS dataset and names
+//! and describes the derivatives.
 //!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
@@ -14,8 +17,10 @@
 //! assert_eq!(g.shells().len(), 1);
 //! ```
 
+pub mod bids;
 pub mod error;
 pub mod gradients;
+pub mod nifti;
 pub mod volume;
 
 pub use error::{DtiError, Result};
