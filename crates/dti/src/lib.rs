@@ -14,9 +14,18 @@
 //! assert_eq!(g.shells().len(), 1);
 //! ```
 
+pub mod eig3;
 pub mod error;
 pub mod gradients;
+pub mod roi;
+pub mod streamlines;
+pub mod track;
+pub mod track_phantom;
+pub mod tract_metrics;
 pub mod volume;
 
 pub use error::{DtiError, Result};
+pub use roi::{Hemisphere, Roi, RoiRole, RoiSet, RoiShape, TractDefinition};
+pub use streamlines::Streamlines;
+pub use track::{TensorField, TrackParams, Tractogram, track};
 pub use volume::Volume;
