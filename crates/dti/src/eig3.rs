@@ -248,14 +248,15 @@ mod tests {
     fn fa_matches_eigenvalue_formula() {
         let d = from_eigen([1.7, 0.4, 0.4], rotation(0.3, 0.5, 0.9));
         let l = [1.7f64, 0.4, 0.4];
-        let md = 0.9;
+        let md = 2.5 / 3.0;
         let fa = (1.5 * l.iter().map(|x| (x - md).powi(2)).sum::<f64>()
             / l.iter().map(|x| x * x).sum::<f64>())
         .sqrt();
         assert!((fractional_anisotropy(&d) - fa).abs() < 1e-12);
         let s = scalar_measures(&d);
-        assert!((s[1] - md).abs() < 1e-12 && (s[2] - 1.7).abs() < 1e-12);
-        assert!((s[3] - 0.4).abs() < 1e-12);
+        // With a repeated eigenvalue the closed form loses about half the digits (p³ − q² ≈ 0).
+        assert!((s[1] - md).abs() < 1e-12 && (s[2] - 1.7).abs() < 1e-7, "{s:?}");
+        assert!((s[3] - 0.4).abs() < 1e-7);
     }
 
     #[test]
