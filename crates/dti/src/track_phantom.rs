@@ -248,3 +248,80 @@ impl Phantom {
         }
     }
 }
+
+/// Geometry of [`brain_phantom`]'s bundles (world mm, RAS+), for tract definitions and tests.
+pub mod brain {
+    /// CST axis: x = ∓25 (left/right), y = −10, z from −50 to 50, radius 6 mm.
+    pub const CST_X: f64 = 25.0;
+    /// CST y.
+    pub const CST_Y: f64 = -10.0;
+    /// CST z range.
+    pub const CST_Z: (f64, f64) = (-50.0, 50.0);
+    /// PTR from the thalamus (∓12, −15, 5) to the occipital lobe (∓30, −70, 10), radius 5 mm.
+    pub const PTR_A: [f64; 3] = [12.0, -15.0, 5.0];
+    /// PTR posterior end.
+    pub const PTR_B: [f64; 3] = [30.0, -70.0, 10.0];
+}
+
+/// A whole-brain-sized tensor field (96×96×60 voxels of 2 mm, affine diag(2, 2, 2) with the
+/// grid centred on the origin; mask = ellipsoid of semi-axes 75, 88, 56 mm). Inside the inner
+/// 85 % ("white matter") a smooth orientation field `e ∝ (cos θ, sin θ, 0.6)`,
+/// `θ = (x + 0.5 y)/30`, with λ = (1.2, 0.5, 0.5)·10⁻³ mm²/s (FA ≈ 0.50); the outer shell
+/// ("grey matter") has λ = (0.9, 0.75, 0.75)·10⁻³ (FA ≈ 0.11); bundles (stick tensors, FA ≈ 0.73):
+/// CST and PTR per hemisphere at the positions of [`brain`], which replace the background.
+pub fn brain_phantom() -> Result<TensorField> {
+    let dims = [96usize, 96, 60];
+    let v = 2.0;
+    let origin = [-95.0, -95.0, -59.0];
+    let affine = [
+        [v, 0.0, 0.0, origin[0]],
+        [0.0, v, 0.0, origin[1]],
+        [0.0, 0.0, v, origin[2]],
+    ];
+    let mut bundles = Vec::new();
+    for s in [-1.0, 1.0] {
+        bundles.push(Bundle::Tube {
+            a: [s * brain::CST_X, brain::CST_Y, brain::CST_Z.0],
+            b: [s * brain::CST_X, brain::CST_Y, brain::CST_Z.1],
+            radius: 6.0,
+        });
+        bundles.push(Bundle::Tube {
+            a: [s * brain::PTR_A[0], brain::PTR_A[1], brain::PTR_A[2]],
+            b: [s * brain::PTR_B[0], brain::PTR_B[1], brain::PTR_B[2]],
+            radius: 5.0,
+        });
+    }
+    let n = dims[0] * dims[1] * dims[2];
+    let mut d = Vec::with_capacity(n);
+    let mut mask = Vec::with_capacity(n);
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let p = [
+                    origin[0] + v * x as f64,
+                    origin[1] + v * y as f64,
+                    origin[2] + v * z as f64,
+                ];
+                let r = (p[0] / 75.0).powi(2) + (p[1] / 88.0).powi(2) + (p[2] / 56.0).powi(2);
+                if r > 1.0 {
+                    d.push([0.0; 6]);
+                    mask.push(false);
+                    continue;
+                }
+                mask.push(true);
+                let t = if let Some(e) = bundles.iter().find_map(|b| b.direction_at(p)) {
+                    stick(e, LAMBDA_PAR, LAMBDA_PERP)
+                } else if r <= 0.85f64.powi(2) {
+                    let th = (p[0] + 0.5 * p[1]) / 30.0;
+                    let e = [th.cos(), th.sin(), 0.6];
+                    let l = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt();
+                    stick([e[0] / l, e[1] / l, e[2] / l], 1.2e-3, 0.5e-3)
+                } else {
+                    stick([0.0, 0.0, 1.0], 0.9e-3, 0.75e-3)
+                };
+                d.push(t.map(|x| x as f32));
+            }
+        }
+    }
+    TensorField::new(dims, affine, d, mask)
+}
