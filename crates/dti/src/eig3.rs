@@ -154,10 +154,25 @@ pub fn eigenvector(d: &[f64; 6], lambda: f64) -> [f64; 3] {
     [v[0] * inv, v[1] * inv, v[2] * inv]
 }
 
+/// Largest eigenvalue by Smith's closed form (`m + 2√p·cos φ`, the largest for φ ∈ [0, π/3]).
+pub fn largest_eigenvalue(d: &[f64; 6]) -> f64 {
+    let m = (d[0] + d[3] + d[5]) / 3.0;
+    let (k0, k3, k5) = (d[0] - m, d[3] - m, d[5] - m);
+    let p = (k0 * k0 + k3 * k3 + k5 * k5 + 2.0 * (d[1] * d[1] + d[2] * d[2] + d[4] * d[4])) / 6.0;
+    if p <= 0.0 {
+        return m;
+    }
+    let det = k0 * (k3 * k5 - d[4] * d[4]) - d[1] * (d[1] * k5 - d[4] * d[2])
+        + d[2] * (d[1] * d[4] - k3 * d[2]);
+    let q = det / 2.0;
+    let phi = ((p * p * p - q * q).max(0.0).sqrt()).atan2(q) / 3.0;
+    m + 2.0 * p.sqrt() * phi.cos()
+}
+
 /// Largest eigenvalue and its unit eigenvector (closed form).
 pub fn principal_eigen(d: &[f64; 6]) -> (f64, [f64; 3]) {
-    let l = eigenvalues(d);
-    (l[0], eigenvector(d, l[0]))
+    let l = largest_eigenvalue(d);
+    (l, eigenvector(d, l))
 }
 
 /// Fractional anisotropy from the tensor invariants, without eigenvalues:

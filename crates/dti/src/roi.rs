@@ -233,6 +233,11 @@ impl Roi {
     pub fn hits_segment(&self, p: [f64; 3], q: [f64; 3], n_sub: usize) -> bool {
         match &self.shape {
             RoiShape::Sphere { center, radius } => {
+                for k in 0..3 {
+                    if p[k].max(q[k]) < center[k] - radius || p[k].min(q[k]) > center[k] + radius {
+                        return false;
+                    }
+                }
                 let d = sub(q, p);
                 let l2 = dot(d, d);
                 let t = if l2 > 0.0 {
@@ -244,6 +249,11 @@ impl Roi {
                 dist2(c, *center) <= radius * radius
             }
             RoiShape::Box { min, max } => {
+                for k in 0..3 {
+                    if p[k].max(q[k]) < min[k] || p[k].min(q[k]) > max[k] {
+                        return false;
+                    }
+                }
                 let d = sub(q, p);
                 let (mut t0, mut t1) = (0.0f64, 1.0f64);
                 for k in 0..3 {

@@ -330,19 +330,24 @@ impl TensorField {
         if !self.mask[near[0] + nx * near[1] + nxy * near[2]] {
             return None;
         }
+        let base = i0[0] + nx * i0[1] + nxy * i0[2];
+        let (sx, sy, sz) = (i1[0] - i0[0], (i1[1] - i0[1]) * nx, (i1[2] - i0[2]) * nxy);
+        let g = |o: usize| &self.d[base + o];
+        let (t000, t100, t010, t110) = (g(0), g(sx), g(sy), g(sx + sy));
+        let (t001, t101, t011, t111) = (g(sz), g(sx + sz), g(sy + sz), g(sx + sy + sz));
+        let lerp = |a: f32, b: f32, t: f64| {
+            let a = f64::from(a);
+            a + t * (f64::from(b) - a)
+        };
         let mut out = [0.0f64; 6];
-        for c in 0..8 {
-            let (ix, wx) = if c & 1 == 0 { (i0[0], 1.0 - f[0]) } else { (i1[0], f[0]) };
-            let (iy, wy) = if c & 2 == 0 { (i0[1], 1.0 - f[1]) } else { (i1[1], f[1]) };
-            let (iz, wz) = if c & 4 == 0 { (i0[2], 1.0 - f[2]) } else { (i1[2], f[2]) };
-            let w = wx * wy * wz;
-            if w == 0.0 {
-                continue;
-            }
-            let t = &self.d[ix + nx * iy + nxy * iz];
-            for e in 0..6 {
-                out[e] += w * f64::from(t[e]);
-            }
+        for (e, o) in out.iter_mut().enumerate() {
+            let c00 = lerp(t000[e], t100[e], f[0]);
+            let c10 = lerp(t010[e], t110[e], f[0]);
+            let c01 = lerp(t001[e], t101[e], f[0]);
+            let c11 = lerp(t011[e], t111[e], f[0]);
+            let c0 = c00 + f[1] * (c10 - c00);
+            let c1 = c01 + f[1] * (c11 - c01);
+            *o = c0 + f[2] * (c1 - c0);
         }
         Some(out)
     }
