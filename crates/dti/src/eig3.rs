@@ -154,7 +154,10 @@ pub fn eigenvector(d: &[f64; 6], lambda: f64) -> [f64; 3] {
     [v[0] * inv, v[1] * inv, v[2] * inv]
 }
 
-/// Largest eigenvalue by Smith's closed form (`m + 2√p·cos φ`, the largest for φ ∈ [0, π/3]).
+/// Largest eigenvalue: the largest root of the deviatoric characteristic polynomial
+/// `x³ − 3p·x − 2q` (Smith 1961) found by Newton's method from the upper bound `2√p`, from which
+/// the iteration decreases monotonically onto the largest root (the cubic is convex there).
+/// Cheaper than the trigonometric form; agrees with it to ~1e-12 relative for distinct λ₁.
 pub fn largest_eigenvalue(d: &[f64; 6]) -> f64 {
     let m = (d[0] + d[3] + d[5]) / 3.0;
     let (k0, k3, k5) = (d[0] - m, d[3] - m, d[5] - m);
@@ -165,8 +168,21 @@ pub fn largest_eigenvalue(d: &[f64; 6]) -> f64 {
     let det = k0 * (k3 * k5 - d[4] * d[4]) - d[1] * (d[1] * k5 - d[4] * d[2])
         + d[2] * (d[1] * d[4] - k3 * d[2]);
     let q = det / 2.0;
-    let phi = ((p * p * p - q * q).max(0.0).sqrt()).atan2(q) / 3.0;
-    m + 2.0 * p.sqrt() * phi.cos()
+    let sp = p.sqrt();
+    let mut x = 2.0 * sp;
+    for _ in 0..100 {
+        let f = x * (x * x - 3.0 * p) - 2.0 * q;
+        let df = 3.0 * (x * x - p);
+        if f <= 0.0 || df <= 0.0 {
+            break;
+        }
+        let step = f / df;
+        x -= step;
+        if step <= 1e-13 * sp {
+            break;
+        }
+    }
+    m + x
 }
 
 /// Largest eigenvalue and its unit eigenvector (closed form).

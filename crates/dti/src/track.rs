@@ -319,10 +319,10 @@ impl TensorField {
             if !(v[k] >= -0.5 && v[k] < n as f64 - 0.5) {
                 return None;
             }
-            near[k] = (v[k] + 0.5).floor() as usize;
-            let fl = v[k].floor();
-            let lo = fl as isize;
-            f[k] = v[k] - fl;
+            // v ≥ −½ here, so truncation of a non-negative value is floor (no libm call).
+            near[k] = (v[k] + 0.5) as usize;
+            let lo = (v[k] + 1.0) as isize - 1;
+            f[k] = v[k] - lo as f64;
             i0[k] = lo.clamp(0, n as isize - 1) as usize;
             i1[k] = (lo + 1).clamp(0, n as isize - 1) as usize;
         }
