@@ -2,7 +2,7 @@
 //! where FA ≥ 0.2), with the trial's parameters and the shipped CST definition.
 //!
 //! ```text
-//! cargo run --release -p evidentia-dti --example track_bench -- [threads=2] [tract=crates/dti/tracts/cst_left.toml] [--whole-brain]
+//! cargo run --release -p evidentia-dti --example track_bench -- [THREADS=2] [TRACT.toml=crates/dti/tracts/cst_left.toml] [step=MM] [--whole-brain]
 //! ```
 //! Prints one JSON object per run: seeds, streamlines kept, wall seconds (tracking + ROI
 //! selection; the phantom's construction is timed separately).
@@ -26,12 +26,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tracts/cst_left.toml"));
     let whole = args.iter().any(|a| a == "--whole-brain");
+    let step: Option<f64> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("step=").and_then(|v| v.parse().ok()));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
 
     let t = Instant::now();
     let field = brain_phantom()?;
     let build_s = t.elapsed().as_secs_f64();
-    let def = TractDefinition::load(&tract)?;
+    let mut def = TractDefinition::load(&tract)?;
+    if let Some(h) = step {
+        def.params.step_mm = h;
+    }
     let base = tract.parent().unwrap_or(Path::new("."));
     let rois = def.resolve(&field, base, &mut |p: &Path| {
         Err(evidentia_dti::DtiError::Invalid {
@@ -49,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({
             "run": format!("track + select {}", def.name),
             "threads": threads,
+            "step_mm": def.params.step_mm,
             "phantom_build_s": build_s,
             "seeds": n_seeds,
             "kept": tg.streamlines.len(),
