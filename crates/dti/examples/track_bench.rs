@@ -16,10 +16,7 @@ use evidentia_dti::track_phantom::brain_phantom;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let threads: usize = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(2);
+    let threads: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2);
     let tract = args
         .iter()
         .find(|a| a.ends_with(".toml"))
@@ -29,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let step: Option<f64> = args
         .iter()
         .find_map(|a| a.strip_prefix("step=").and_then(|v| v.parse().ok()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
 
     let t = Instant::now();
     let field = brain_phantom()?;

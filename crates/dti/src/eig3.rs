@@ -7,6 +7,9 @@
 //!
 //! Tensors are passed as the six unique elements `[Dxx, Dxy, Dxz, Dyy, Dyz, Dzz]`.
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 /// Eigenvalues sorted in descending order with their unit eigenvectors (`vectors[i]` belongs
 /// to `values[i]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -286,7 +289,10 @@ mod tests {
         assert!((fractional_anisotropy(&d) - fa).abs() < 1e-12);
         let s = scalar_measures(&d);
         // With a repeated eigenvalue the closed form loses about half the digits (p³ − q² ≈ 0).
-        assert!((s[1] - md).abs() < 1e-12 && (s[2] - 1.7).abs() < 1e-7, "{s:?}");
+        assert!(
+            (s[1] - md).abs() < 1e-12 && (s[2] - 1.7).abs() < 1e-7,
+            "{s:?}"
+        );
         assert!((s[3] - 0.4).abs() < 1e-7);
     }
 

@@ -48,6 +48,9 @@
 //! [`TractDefinition::resolve`] turns it into a [`RoiSet`] for a given tensor field; mask files
 //! are read with a loader supplied by the caller (the NIfTI reader lives elsewhere).
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -134,7 +137,10 @@ impl MaskRoi {
         if labels_img.n_volumes() != 1 {
             return Err(DtiError::Shape {
                 what: "ROI label image".into(),
-                message: format!("expected a 3-D image, got {} volumes", labels_img.n_volumes()),
+                message: format!(
+                    "expected a 3-D image, got {} volumes",
+                    labels_img.n_volumes()
+                ),
             });
         }
         let inside = labels_img
@@ -145,7 +151,7 @@ impl MaskRoi {
                 if labels.is_empty() {
                     v != 0.0 && v.is_finite()
                 } else {
-                    labels.iter().any(|&l| l == v)
+                    labels.contains(&v)
                 }
             })
             .collect();
@@ -332,16 +338,15 @@ impl RoiSet {
                 RoiShape::Sphere { center, radius } => {
                     radius.is_finite() && *radius > 0.0 && center.iter().all(|c| c.is_finite())
                 }
-                RoiShape::Box { min, max } => (0..3).all(|k| {
-                    min[k].is_finite() && max[k].is_finite() && min[k] <= max[k]
-                }),
+                RoiShape::Box { min, max } => {
+                    (0..3).all(|k| min[k].is_finite() && max[k].is_finite() && min[k] <= max[k])
+                }
                 RoiShape::Mask(_) => true,
             };
             if !ok {
                 return Err(DtiError::Invalid {
                     what: format!("ROI '{}'", r.name),
-                    message: "sphere radius must be positive and box min ≤ max, all finite"
-                        .into(),
+                    message: "sphere radius must be positive and box min ≤ max, all finite".into(),
                 });
             }
         }
@@ -550,7 +555,13 @@ mod tests {
             [0.0, vox, 0.0, 0.0],
             [0.0, 0.0, vox, 0.0],
         ];
-        TensorField::new(dims, aff, vec![[1.0, 0.0, 0.0, 0.5, 0.0, 0.5]; n], vec![true; n]).unwrap()
+        TensorField::new(
+            dims,
+            aff,
+            vec![[1.0, 0.0, 0.0, 0.5, 0.0, 0.5]; n],
+            vec![true; n],
+        )
+        .unwrap()
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!
 //! TRX is not implemented yet.
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use std::io::Write;
 
 use crate::error::{DtiError, Result};
@@ -111,7 +114,10 @@ pub fn write_tck<W: Write>(w: &mut W, s: &Streamlines, extra: &[(String, String)
     let mut head = String::from("mrtrix tracks\n");
     for (k, v) in extra {
         if k.contains(['\n', ':']) || v.contains('\n') {
-            return Err(bad("TCK header", format!("key/value '{k}' is not one line")));
+            return Err(bad(
+                "TCK header",
+                format!("key/value '{k}' is not one line"),
+            ));
         }
         head.push_str(&format!("{k}: {v}\n"));
     }
@@ -238,7 +244,10 @@ pub fn read_tck(bytes: &[u8]) -> Result<Tck> {
     if let Some(c) = get("count").and_then(|c| c.parse::<usize>().ok())
         && c != s.len()
     {
-        return Err(bad(W, format!("header count {c} but {} streamlines read", s.len())));
+        return Err(bad(
+            W,
+            format!("header count {c} but {} streamlines read", s.len()),
+        ));
     }
     Ok(Tck {
         streamlines: s,
@@ -341,7 +350,11 @@ fn trackvis_to_rasmm(h: &TrkHeader) -> Result<[[f64; 4]; 3]> {
         return Err(bad(W, format!("voxel sizes {vs:?} must be positive")));
     }
     let v2r: [[f64; 4]; 3] = if h.vox_to_ras[3][3] == 0.0 {
-        [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+        [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ]
     } else {
         let m = h.vox_to_ras;
         [0, 1, 2].map(|i| [0, 1, 2, 3].map(|j| f64::from(m[i][j])))
@@ -355,7 +368,10 @@ fn trackvis_to_rasmm(h: &TrkHeader) -> Result<[[f64; 4]; 3]> {
     let hdr: Vec<(usize, bool)> = order.iter().filter_map(|&c| axis_of(c)).collect();
     let aff: Vec<(usize, bool)> = aff_codes.iter().filter_map(|&c| axis_of(c)).collect();
     if hdr.len() != 3 || aff.len() != 3 {
-        return Err(bad(W, format!("voxel order '{}' is not three of RLAPSI", h.voxel_order)));
+        return Err(bad(
+            W,
+            format!("voxel order '{}' is not three of RLAPSI", h.voxel_order),
+        ));
     }
     // M: header voxel index → affine voxel index (permute and flip), then voxmm → voxel.
     let mut m = [[0.0f64; 4]; 3];
@@ -363,7 +379,12 @@ fn trackvis_to_rasmm(h: &TrkHeader) -> Result<[[f64; 4]; 3]> {
         let j = aff
             .iter()
             .position(|&(wa, _)| wa == world_axis)
-            .ok_or_else(|| bad(W, format!("voxel order '{}' is not a valid orientation", h.voxel_order)))?;
+            .ok_or_else(|| {
+                bad(
+                    W,
+                    format!("voxel order '{}' is not a valid orientation", h.voxel_order),
+                )
+            })?;
         let scale = 1.0 / vs[i];
         if aff[j].1 == pos {
             m[j][i] = scale;
@@ -455,7 +476,10 @@ pub struct Trk {
 pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
     const W: &str = "TRK";
     if bytes.len() < 1000 || &bytes[0..5] != b"TRACK" {
-        return Err(bad(W, "not a TrackVis file (no 'TRACK' magic or shorter than 1000 bytes)".into()));
+        return Err(bad(
+            W,
+            "not a TrackVis file (no 'TRACK' magic or shorter than 1000 bytes)".into(),
+        ));
     }
     let le = i32::from_le_bytes([bytes[996], bytes[997], bytes[998], bytes[999]]) == 1000;
     if !le && i32::from_be_bytes([bytes[996], bytes[997], bytes[998], bytes[999]]) != 1000 {
@@ -463,11 +487,19 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
     }
     let i16_at = |at: usize| {
         let a = [bytes[at], bytes[at + 1]];
-        if le { i16::from_le_bytes(a) } else { i16::from_be_bytes(a) }
+        if le {
+            i16::from_le_bytes(a)
+        } else {
+            i16::from_be_bytes(a)
+        }
     };
     let u32_at = |at: usize, b: &[u8]| {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     };
     let f32_at = |at: usize, b: &[u8]| f32::from_bits(u32_at(at, b));
     let mut h = TrkHeader {
@@ -512,7 +544,10 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
             .and_then(|v| v.checked_add(np * 4))
             .ok_or_else(|| bad(W, "point count overflows".into()))?;
         if pos + need > bytes.len() {
-            return Err(bad(W, format!("streamline {} runs past the end of the file", s.len())));
+            return Err(bad(
+                W,
+                format!("streamline {} runs past the end of the file", s.len()),
+            ));
         }
         line.clear();
         for k in 0..n {
@@ -527,7 +562,14 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
         pos += need;
     }
     if h.n_count > 0 && h.n_count as usize != s.len() {
-        return Err(bad(W, format!("header n_count {} but {} streamlines read", h.n_count, s.len())));
+        return Err(bad(
+            W,
+            format!(
+                "header n_count {} but {} streamlines read",
+                h.n_count,
+                s.len()
+            ),
+        ));
     }
     Ok(Trk {
         streamlines: s,

@@ -37,6 +37,9 @@
 //! 6. **Parallelism**: seeds are cut into fixed chunks processed with rayon; the chunks'
 //!    outputs are concatenated in seed order, so the output does not depend on scheduling.
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +112,10 @@ impl TrackParams {
             return bad(format!("step_mm must be > 0, got {}", self.step_mm));
         }
         if !(self.seed_spacing_mm.is_finite() && self.seed_spacing_mm > 0.0) {
-            return bad(format!("seed_spacing_mm must be > 0, got {}", self.seed_spacing_mm));
+            return bad(format!(
+                "seed_spacing_mm must be > 0, got {}",
+                self.seed_spacing_mm
+            ));
         }
         for (n, v) in [
             ("fa_threshold", self.fa_threshold),
@@ -120,7 +126,10 @@ impl TrackParams {
             }
         }
         if !(self.angle_deg > 0.0 && self.angle_deg <= 180.0) {
-            return bad(format!("angle_deg must be in (0, 180], got {}", self.angle_deg));
+            return bad(format!(
+                "angle_deg must be in (0, 180], got {}",
+                self.angle_deg
+            ));
         }
         if !(self.min_length_mm >= 0.0
             && self.max_length_mm.is_finite()
@@ -280,7 +289,10 @@ impl TensorField {
     pub fn voxel_size(&self) -> [f64; 3] {
         let mut v = [0.0; 3];
         for (j, vj) in v.iter_mut().enumerate() {
-            *vj = (0..3).map(|i| self.affine[i][j].powi(2)).sum::<f64>().sqrt();
+            *vj = (0..3)
+                .map(|i| self.affine[i][j].powi(2))
+                .sum::<f64>()
+                .sqrt();
         }
         v
     }
@@ -447,9 +459,21 @@ pub fn seed_points(
     let mut hi = [f64::NEG_INFINITY; 3];
     for c in 0..8 {
         let v = [
-            if c & 1 == 0 { -0.5 } else { field.dims[0] as f64 - 0.5 },
-            if c & 2 == 0 { -0.5 } else { field.dims[1] as f64 - 0.5 },
-            if c & 4 == 0 { -0.5 } else { field.dims[2] as f64 - 0.5 },
+            if c & 1 == 0 {
+                -0.5
+            } else {
+                field.dims[0] as f64 - 0.5
+            },
+            if c & 2 == 0 {
+                -0.5
+            } else {
+                field.dims[1] as f64 - 0.5
+            },
+            if c & 4 == 0 {
+                -0.5
+            } else {
+                field.dims[2] as f64 - 0.5
+            },
         ];
         let w = field.voxel_to_world(v);
         for k in 0..3 {
@@ -458,7 +482,12 @@ pub fn seed_points(
         }
     }
     let kr: Vec<(i64, i64)> = (0..3)
-        .map(|k| ((lo[k] / s - 0.5).ceil() as i64, (hi[k] / s - 0.5).floor() as i64))
+        .map(|k| {
+            (
+                (lo[k] / s - 0.5).ceil() as i64,
+                (hi[k] / s - 0.5).floor() as i64,
+            )
+        })
         .collect();
     let total: f64 = kr.iter().map(|(a, b)| (b - a + 1).max(0) as f64).product();
     if total > 4e9 {
@@ -578,7 +607,11 @@ pub fn track_seeds(
         summary: TrackSummary {
             version: TRACKING_VERSION.into(),
             params: params.clone(),
-            rois: rois.rois().iter().map(|r| (r.name.clone(), r.role)).collect(),
+            rois: rois
+                .rois()
+                .iter()
+                .map(|r| (r.name.clone(), r.role))
+                .collect(),
             counts,
         },
     })
@@ -618,7 +651,11 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
 }
 
 fn aligned(e: [f64; 3], prev: [f64; 3]) -> [f64; 3] {
-    if dot(e, prev) < 0.0 { [-e[0], -e[1], -e[2]] } else { e }
+    if dot(e, prev) < 0.0 {
+        [-e[0], -e[1], -e[2]]
+    } else {
+        e
+    }
 }
 
 fn axpy(p: [f64; 3], h: f64, d: [f64; 3]) -> [f64; 3] {
@@ -670,7 +707,12 @@ impl<'a> Tracker<'a> {
 
     /// ROI bookkeeping for the segment (a, b]; `Err` when a NOT ROI is touched.
     #[inline]
-    fn check_segment(&self, a: [f64; 3], b: [f64; 3], and_hits: &mut u64) -> std::result::Result<(), Reject> {
+    fn check_segment(
+        &self,
+        a: [f64; 3],
+        b: [f64; 3],
+        and_hits: &mut u64,
+    ) -> std::result::Result<(), Reject> {
         let rois = self.rois.rois();
         for &i in &self.not_idx {
             if rois[i].hits_segment(a, b, self.n_sub) {
@@ -757,7 +799,13 @@ impl<'a> Tracker<'a> {
         }
         let e0 = principal_eigen(&t0).1;
         self.half(seed, t0, e0, &mut buf.fwd, &mut and_hits)?;
-        self.half(seed, t0, [-e0[0], -e0[1], -e0[2]], &mut buf.back, &mut and_hits)?;
+        self.half(
+            seed,
+            t0,
+            [-e0[0], -e0[1], -e0[2]],
+            &mut buf.back,
+            &mut and_hits,
+        )?;
         let steps = buf.fwd.len() + buf.back.len();
         let length = steps as f64 * self.p.step_mm;
         if length > self.p.max_length_mm {
@@ -767,7 +815,11 @@ impl<'a> Tracker<'a> {
             return Err(Reject::TooShort);
         }
         let n_and = self.and_idx.len();
-        let all = if n_and == 64 { u64::MAX } else { (1u64 << n_and) - 1 };
+        let all = if n_and == 64 {
+            u64::MAX
+        } else {
+            (1u64 << n_and) - 1
+        };
         if and_hits != all {
             return Err(Reject::And);
         }

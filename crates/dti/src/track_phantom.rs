@@ -6,6 +6,9 @@
 //! mm²/s; FA ≈ 0.73); other voxels get an isotropic background (0.8·10⁻³ mm²/s, FA 0). The
 //! tracking mask is the whole grid.
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use crate::error::Result;
 use crate::track::TensorField;
 

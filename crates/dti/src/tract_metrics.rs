@@ -31,6 +31,9 @@
 //! - `most_affected`: the side with the lower `fa_points` (ties: left); its FA/MD are the values
 //!   the trial analysis uses.
 
+// Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use serde::Serialize;
 
 use crate::eig3::scalar_measures;
@@ -126,9 +129,21 @@ impl ScalarMaps {
         }
         let mut out = [0.0; 4];
         for c in 0..8 {
-            let (ix, wx) = if c & 1 == 0 { (i0[0], 1.0 - f[0]) } else { (i1[0], f[0]) };
-            let (iy, wy) = if c & 2 == 0 { (i0[1], 1.0 - f[1]) } else { (i1[1], f[1]) };
-            let (iz, wz) = if c & 4 == 0 { (i0[2], 1.0 - f[2]) } else { (i1[2], f[2]) };
+            let (ix, wx) = if c & 1 == 0 {
+                (i0[0], 1.0 - f[0])
+            } else {
+                (i1[0], f[0])
+            };
+            let (iy, wy) = if c & 2 == 0 {
+                (i0[1], 1.0 - f[1])
+            } else {
+                (i1[1], f[1])
+            };
+            let (iz, wz) = if c & 4 == 0 {
+                (i0[2], 1.0 - f[2])
+            } else {
+                (i1[2], f[2])
+            };
             let w = wx * wy * wz;
             let i = ix + self.dims[0] * (iy + self.dims[1] * iz);
             for (o, m) in out.iter_mut().zip(&self.maps) {
@@ -210,7 +225,10 @@ fn resample(line: &[[f32; 3]], n: usize) -> Vec<[f64; 3]> {
     }
     let mut cum = vec![0.0];
     for w in pts.windows(2) {
-        let d: f64 = (0..3).map(|k| (w[1][k] - w[0][k]).powi(2)).sum::<f64>().sqrt();
+        let d: f64 = (0..3)
+            .map(|k| (w[1][k] - w[0][k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
         cum.push(cum[cum.len() - 1] + d);
     }
     let total = cum[cum.len() - 1];
@@ -412,9 +430,7 @@ pub fn asymmetry(
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    let frac = |a: usize, b: usize| {
-        (a + b > 0).then(|| (a as f64 - b as f64) / (a + b) as f64)
-    };
+    let frac = |a: usize, b: usize| (a + b > 0).then(|| (a as f64 - b as f64) / (a + b) as f64);
     let ma = if most_affected == Hemisphere::Left {
         left
     } else {
@@ -438,7 +454,11 @@ mod tests {
 
     fn maps() -> ScalarMaps {
         // 4×1×1 grid of 2 mm voxels; FA = 0.1·(x+1), MD = 1, AD = 2, RD = 0.5.
-        let aff = [[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]];
+        let aff = [
+            [2.0, 0.0, 0.0, 0.0],
+            [0.0, 2.0, 0.0, 0.0],
+            [0.0, 0.0, 2.0, 0.0],
+        ];
         ScalarMaps::new(
             [4, 1, 1],
             aff,
@@ -475,8 +495,8 @@ mod tests {
         assert!((fa[0].unwrap() - 0.2).abs() < 1e-6);
         assert!((fa[1].unwrap() - 0.25).abs() < 1e-6);
         assert!((fa[2].unwrap() - 0.3).abs() < 1e-6);
-        let empty = tract_metrics("e", Hemisphere::Right, &Streamlines::default(), &maps(), 5)
-            .unwrap();
+        let empty =
+            tract_metrics("e", Hemisphere::Right, &Streamlines::default(), &maps(), 5).unwrap();
         assert_eq!(empty.fa_points, None);
         assert!(tract_metrics("e", Hemisphere::Right, &s, &maps(), 1).is_err());
     }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use evidentia_dti::streamlines::{Streamlines, TrkHeader, read_tck, read_trk, write_tck, write_trk};
+use evidentia_dti::streamlines::{
+    Streamlines, TrkHeader, read_tck, read_trk, write_tck, write_trk,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dti/streamlines")
@@ -62,7 +64,10 @@ fn sample() -> Streamlines {
 #[test]
 fn tck_round_trip_is_exact_and_keeps_header_lines() {
     let s = sample();
-    let extra = vec![("evidentia_tracking".to_string(), "{\"step_mm\":0.5}".to_string())];
+    let extra = vec![(
+        "evidentia_tracking".to_string(),
+        "{\"step_mm\":0.5}".to_string(),
+    )];
     let mut bytes = Vec::new();
     write_tck(&mut bytes, &s, &extra).unwrap();
     let back = read_tck(&bytes).unwrap();
@@ -108,9 +113,18 @@ fn writes_files_for_the_nibabel_check() {
     let dir = std::env::temp_dir().join("evidentia_streamlines_check");
     std::fs::create_dir_all(&dir).unwrap();
     let s = sample();
-    let aff = [[-2.0, 0.0, 0.0, 40.0], [0.0, 2.0, 0.0, -30.0], [0.0, 0.0, 2.5, -20.0]];
+    let aff = [
+        [-2.0, 0.0, 0.0, 40.0],
+        [0.0, 2.0, 0.0, -30.0],
+        [0.0, 0.0, 2.5, -20.0],
+    ];
     let mut trk = Vec::new();
-    write_trk(&mut trk, &s, &TrkHeader::from_grid([20, 22, 18], &aff).unwrap()).unwrap();
+    write_trk(
+        &mut trk,
+        &s,
+        &TrkHeader::from_grid([20, 22, 18], &aff).unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.join("rust.trk"), &trk).unwrap();
     let mut tck = Vec::new();
     write_tck(&mut tck, &s, &[]).unwrap();

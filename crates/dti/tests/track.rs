@@ -33,7 +33,10 @@ fn straight_bundle_is_followed_exactly_and_stops_at_its_ends() {
             let (lo, hi) = (a.min(b), a.max(b));
             // The bundle's voxels run from x = 5 to 34; FA falls below 0.2 in the half-voxel
             // beyond the last bundle voxel.
-            assert!((4.0..=5.5).contains(&lo) && (33.5..=35.0).contains(&hi), "ends {lo} {hi}");
+            assert!(
+                (4.0..=5.5).contains(&lo) && (33.5..=35.0).contains(&hi),
+                "ends {lo} {hi}"
+            );
         }
     }
 }
@@ -79,7 +82,10 @@ fn curved_arc_stays_within_half_a_voxel_euler_and_rk4() {
     let (r, n_r) = arc_error(Integrator::Rk4, 0.5);
     assert!(e < 0.5, "Euler (0.25 mm) deviates {e} mm");
     assert!(r < 0.5, "RK4 deviates {r} mm");
-    assert!(e_half > 0.6 && e_half < 0.9, "Euler (0.5 mm) drift {e_half} mm, expected ≈ 0.79");
+    assert!(
+        e_half > 0.6 && e_half < 0.9,
+        "Euler (0.5 mm) drift {e_half} mm, expected ≈ 0.79"
+    );
     assert!(r < e, "RK4 ({r}) should beat Euler ({e}) on a curve");
     // Most core streamlines run the whole half circle (both ends back near y = 4).
     assert!(n_e > 100 && n_r > 100, "{n_e} {n_r}");
@@ -112,7 +118,11 @@ fn crossing_dominant_bundle_passes_minor_bundle_stops() {
             // Minor bundle: the 90° turn onto x exceeds 50°, so it stops at the crossing and
             // never reaches the far side.
             for q in l {
-                assert!(f64::from(q[1]) < 20.0, "y streamline crossed to y = {}", q[1]);
+                assert!(
+                    f64::from(q[1]) < 20.0,
+                    "y streamline crossed to y = {}",
+                    q[1]
+                );
                 assert!((f64::from(q[0]) - s[0]).abs() < 1.0, "y streamline turned");
             }
             y_checked += 1;
@@ -150,7 +160,11 @@ fn three_bundles() -> Phantom {
     Phantom {
         dims: [41, 29, 13],
         voxel_mm: 1.0,
-        bundles: vec![(tube(6.0, 4.0), 1.0), (tube(14.0, 4.0), 1.0), (tube(22.0, 20.0), 1.0)],
+        bundles: vec![
+            (tube(6.0, 4.0), 1.0),
+            (tube(14.0, 4.0), 1.0),
+            (tube(22.0, 20.0), 1.0),
+        ],
     }
 }
 
@@ -197,12 +211,18 @@ fn and_not_selection_returns_exactly_the_bundle_between_the_rois() {
             let s = &seeds[i as usize];
             // Seeds at the bundle's edge whose interpolated FA is below the threshold are
             // rejected by the tracker before any ROI logic; they are not part of the bundle.
-            let fa = f.tensor_at(*s).map(|t| fractional_anisotropy(&t)).unwrap_or(0.0);
+            let fa = f
+                .tensor_at(*s)
+                .map(|t| fractional_anisotropy(&t))
+                .unwrap_or(0.0);
             in_a(s) && fa >= p.fa_threshold
         })
         .collect();
     assert!(expected.len() > 300);
-    assert_eq!(tg.seed_index, expected, "selection differs from bundle A's seeds");
+    assert_eq!(
+        tg.seed_index, expected,
+        "selection differs from bundle A's seeds"
+    );
     let c = &tg.summary.counts;
     assert!(c.hit_not > 0 && c.missed_and > 0, "{c:?}");
     assert_eq!(c.kept as usize, expected.len());
@@ -289,6 +309,7 @@ fn bad_inputs_are_errors() {
     };
     assert!(track(&f, &p, &RoiSet::empty(), None).is_err());
     assert!(track(&f, &params(), &RoiSet::empty(), Some(&[true; 3])).is_err());
-    let bad = evidentia_dti::TensorField::new([2, 2, 2], [[0.0; 4]; 3], vec![[0.0; 6]; 8], vec![true; 8]);
+    let bad =
+        evidentia_dti::TensorField::new([2, 2, 2], [[0.0; 4]; 3], vec![[0.0; 6]; 8], vec![true; 8]);
     assert!(bad.is_err());
 }

@@ -22,8 +22,13 @@ fn shipped_definitions_select_their_bundles_on_the_phantom() {
         for y in 0..dims[1] {
             for x in 0..dims[0] {
                 let p = field.voxel_to_world([x as f64, y as f64, z as f64]);
-                let near_cst = (p[0].abs() - brain::CST_X).abs() < 9.0 && (p[1] - brain::CST_Y).abs() < 9.0;
-                let near_ptr = p[1] < -10.0 && p[1] > -75.0 && p[0].abs() > 6.0 && p[0].abs() < 36.0 && p[2].abs() < 20.0;
+                let near_cst =
+                    (p[0].abs() - brain::CST_X).abs() < 9.0 && (p[1] - brain::CST_Y).abs() < 9.0;
+                let near_ptr = p[1] < -10.0
+                    && p[1] > -75.0
+                    && p[0].abs() > 6.0
+                    && p[0].abs() < 36.0
+                    && p[2].abs() < 20.0;
                 seed_mask[x + dims[0] * (y + dims[1] * z)] = near_cst || near_ptr;
             }
         }
@@ -42,16 +47,26 @@ fn shipped_definitions_select_their_bundles_on_the_phantom() {
         let mut params = def.params.clone();
         params.seed_spacing_mm = 2.0;
         let tg = track(&field, &params, &rois, Some(&seed_mask)).unwrap();
-        assert!(tg.streamlines.len() > 20, "{name}: {} streamlines", tg.streamlines.len());
+        assert!(
+            tg.streamlines.len() > 20,
+            "{name}: {} streamlines",
+            tg.streamlines.len()
+        );
         let (mut n_pts, mut n_in) = (0usize, 0usize);
-        let side = if def.hemisphere == Hemisphere::Left { -1.0 } else { 1.0 };
+        let side = if def.hemisphere == Hemisphere::Left {
+            -1.0
+        } else {
+            1.0
+        };
         for l in tg.streamlines.iter() {
             for q in l {
                 assert!(f64::from(q[0]) * side > 1.0, "{name} crosses the midline");
             }
             let zs: Vec<f64> = l.iter().map(|q| f64::from(q[2])).collect();
             let ys: Vec<f64> = l.iter().map(|q| f64::from(q[1])).collect();
-            let (zlo, zhi) = zs.iter().fold((f64::MAX, f64::MIN), |a, &z| (a.0.min(z), a.1.max(z)));
+            let (zlo, zhi) = zs
+                .iter()
+                .fold((f64::MAX, f64::MIN), |a, &z| (a.0.min(z), a.1.max(z)));
             let ylo = ys.iter().cloned().fold(f64::MAX, f64::min);
             if name.starts_with("cst") {
                 assert!(zlo <= -39.0 && zhi >= 39.0, "{name} spans z {zlo}..{zhi}");
@@ -63,19 +78,27 @@ fn shipped_definitions_select_their_bundles_on_the_phantom() {
                 let rs: Vec<f64> = l
                     .iter()
                     .filter(|q| f64::from(q[2]).abs() < 38.0)
-                    .map(|q| (f64::from(q[0]).abs() - brain::CST_X).hypot(f64::from(q[1]) - brain::CST_Y))
+                    .map(|q| {
+                        (f64::from(q[0]).abs() - brain::CST_X).hypot(f64::from(q[1]) - brain::CST_Y)
+                    })
                     .collect();
                 n_pts += rs.len();
                 n_in += rs.iter().filter(|&&r| r < 7.5).count();
                 let rmax = rs.iter().cloned().fold(0.0, f64::max);
-                assert!(rmax < 14.2, "{name} leaves the CST: {rmax} mm from its axis");
+                assert!(
+                    rmax < 14.2,
+                    "{name} leaves the CST: {rmax} mm from its axis"
+                );
             } else {
                 assert!(ylo <= -39.0, "{name} reaches y {ylo}");
             }
         }
         if name.starts_with("cst") {
             let frac = n_in as f64 / n_pts as f64;
-            assert!(frac > 0.95, "{name}: only {frac} of the points inside the bundle");
+            assert!(
+                frac > 0.95,
+                "{name}: only {frac} of the points inside the bundle"
+            );
         }
         let m = tract_metrics(name, def.hemisphere, &tg.streamlines, &maps, 20).unwrap();
         // Inside the bundles FA is 0.73; partial volume at the edges lowers the averages.
