@@ -4,6 +4,12 @@
 //! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
 //! jitter), b0 detection, shells, and the frame the vectors are expressed in.
 //!
+//! Tractography (see `docs/dti-tracking.md`): [`track::TensorField`] is the tracker's input,
+//! [`track::track`] runs deterministic tensor tractography with ROI selection ([`roi`], tract
+//! definitions in TOML, examples in `crates/dti/tracts/`), [`tract_metrics`] computes tract FA/MD
+//! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
+//! phantoms with known bundle paths.
+//!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
 //!
