@@ -7,6 +7,12 @@
 //! and writes NIfTI-1 maps; [`bids`] finds diffusion runs in a BIDS dataset and names
 //! and describes the derivatives.
 //!
+//! Tractography (see `docs/dti-tracking.md`): [`track::TensorField`] is the tracker's input,
+//! [`track::track`] runs deterministic tensor tractography with ROI selection ([`roi`], tract
+//! definitions in TOML, examples in `crates/dti/tracts/`), [`tract_metrics`] computes tract FA/MD
+//! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
+//! phantoms with known bundle paths.
+//!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
 //!
@@ -18,10 +24,19 @@
 //! ```
 
 pub mod bids;
+pub mod eig3;
 pub mod error;
 pub mod gradients;
 pub mod nifti;
+pub mod roi;
+pub mod streamlines;
+pub mod track;
+pub mod track_phantom;
+pub mod tract_metrics;
 pub mod volume;
 
 pub use error::{DtiError, Result};
+pub use roi::{Hemisphere, Roi, RoiRole, RoiSet, RoiShape, TractDefinition};
+pub use streamlines::Streamlines;
+pub use track::{TensorField, TrackParams, Tractogram, track};
 pub use volume::Volume;
