@@ -64,7 +64,7 @@ impl Family {
         }
     }
 
-    fn inverse(self, eta: f64) -> f64 {
+    pub(crate) fn inverse(self, eta: f64) -> f64 {
         match self {
             Family::Gaussian => eta,
             Family::Binomial => 1.0 / (1.0 + (-eta).exp()),
@@ -73,7 +73,7 @@ impl Family {
     }
 
     /// dη/dμ.
-    fn deriv(self, mu: f64) -> f64 {
+    pub(crate) fn deriv(self, mu: f64) -> f64 {
         match self {
             Family::Gaussian => 1.0,
             Family::Binomial => 1.0 / (mu * (1.0 - mu)),
@@ -81,7 +81,7 @@ impl Family {
         }
     }
 
-    fn variance(self, mu: f64) -> f64 {
+    pub(crate) fn variance(self, mu: f64) -> f64 {
         match self {
             Family::Gaussian => 1.0,
             Family::Binomial => mu * (1.0 - mu),
