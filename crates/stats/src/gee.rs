@@ -14,7 +14,7 @@
 //!    the current β, sets β ← β + B⁻¹s, and then re-estimates α from the Pearson
 //!    residuals at the new β;
 //! 3. it stops when ‖s‖₂ < `ctol` (default 1e-6) once α has been updated at least
-//!    once (at once for independence), or after `max_iter` (60) iterations, which is
+//!    once (for independence too, where the update is empty), or after `max_iter` (60) iterations, which is
 //!    reported as `converged = false`, not as an error.
 //!
 //! Moment estimators (ddof = p, the number of mean parameters, as statsmodels'
@@ -939,7 +939,6 @@ pub fn gee(
     } else {
         Vec::new()
     };
-    let updates_dep = options.correlation != CorrStructure::Independence;
     let mut score_norm = -1.0;
     let mut n_assoc = 0;
     let mut iterations = 0;
@@ -964,13 +963,13 @@ pub fn gee(
         state.update_means(&beta);
         iterations += 1;
         score_norm = score.iter().map(|s| s * s).sum::<f64>().sqrt();
-        if score_norm < options.ctol && (n_assoc > 0 || !updates_dep) {
+        // statsmodels' `update_dep` is true for every structure, independence
+        // included, so at least one (there empty) dependence update comes first.
+        if score_norm < options.ctol && n_assoc > 0 {
             break;
         }
-        if updates_dep {
-            state.update_dependence(&mut working, &ar_dist)?;
-            n_assoc += 1;
-        }
+        state.update_dependence(&mut working, &ar_dist)?;
+        n_assoc += 1;
     }
     let converged = score_norm >= 0.0 && score_norm < options.ctol;
 
