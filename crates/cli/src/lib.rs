@@ -13,6 +13,7 @@ pub mod error;
 pub mod figures;
 pub mod meta_cmd;
 pub mod meta_pool;
+pub mod model_cmd;
 pub mod outdir;
 pub mod output;
 pub mod provenance;
