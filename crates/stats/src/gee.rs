@@ -65,7 +65,7 @@ use crate::design::{Coding, Column, Design, Frame, build_design};
 use crate::distributions::{Alternative, chi2_sf, f_sf, normal_quantile, z_p_value};
 use crate::error::{Result, StatsError, check_unit_interval};
 use crate::formula::Formula;
-use crate::glm::{Coefficient, Family, GlmOptions, WaldTest, glm};
+use crate::glm::{Coefficient, Family, WaldTest};
 use crate::linalg::{chol_quadratic_form, cholesky};
 
 /// Working correlation structure.
@@ -515,6 +515,96 @@ fn brent(f: impl Fn(f64) -> f64, xa: f64, xb: f64, xc: f64) -> f64 {
     x
 }
 
+fn check_response(y: &[f64], fam: Family) -> Result<()> {
+    match fam {
+        Family::Binomial => match y.iter().find(|&&v| v != 0.0 && v != 1.0) {
+            Some(v) => Err(StatsError::invalid("binomial response", v, "must be 0 or 1")),
+            None => Ok(()),
+        },
+        Family::Poisson => match y.iter().find(|&&v| v < 0.0) {
+            Some(v) => Err(StatsError::invalid(
+                "Poisson response",
+                v,
+                "must be a non-negative count",
+            )),
+            None => Ok(()),
+        },
+        Family::Gaussian => Ok(()),
+    }
+}
+
+/// The GLM (independence) starting values by IRLS as in [`crate::glm::glm`] (start
+/// μ = (y + ȳ)/2, stop when |ΔD|/(|D| + 0.1) < 1e-12), solved by the normal
+/// equations accumulated row by row (no n × p copies; the GEE iterations that follow
+/// refine the estimates).
+fn glm_start(data: &Clustered, fam: Family) -> Result<Vec<f64>> {
+    let (n, p) = (data.n, data.p);
+    let y = &data.y;
+    let ybar = y.iter().sum::<f64>() / n as f64;
+    let mut mu: Vec<f64> = y.iter().map(|&v| (v + ybar) / 2.0).collect();
+    let mut eta: Vec<f64> = mu.iter().map(|&m| fam.linkfun(m)).collect();
+    let deviance = |mu: &[f64]| -> f64 {
+        y.iter()
+            .zip(mu)
+            .map(|(&a, &b)| fam.unit_deviance(a, b))
+            .sum()
+    };
+    let mut dev = deviance(&mu);
+    let mut beta = vec![0.0; p];
+    for it in 1..=100 {
+        let mut xtwx = vec![0.0; p * p];
+        let mut xtwz = vec![0.0; p];
+        for i in 0..n {
+            let g = fam.deriv(mu[i]);
+            let w = 1.0 / (g * g * fam.variance(mu[i]));
+            let z = eta[i] + (y[i] - mu[i]) * g;
+            let xi = &data.x[i * p..(i + 1) * p];
+            for j in 0..p {
+                let a = w * xi[j];
+                if a == 0.0 {
+                    continue;
+                }
+                xtwz[j] += a * z;
+                let row = &mut xtwx[j * p..(j + 1) * p];
+                for k in j..p {
+                    row[k] += a * xi[k];
+                }
+            }
+        }
+        for j in 0..p {
+            for k in 0..j {
+                xtwx[j * p + k] = xtwx[k * p + j];
+            }
+        }
+        let l = cholesky(&xtwx, p).ok_or_else(|| {
+            StatsError::invalid(
+                "design",
+                "GLM starting values",
+                "became singular in the IRLS weights (perfect separation or zero fitted counts?)",
+            )
+        })?;
+        chol_solve(&l, p, &mut xtwz);
+        beta = xtwz;
+        for i in 0..n {
+            eta[i] = crate::linalg::dot(&data.x[i * p..(i + 1) * p], &beta);
+            mu[i] = fam.inverse(eta[i]);
+        }
+        let new_dev = deviance(&mu);
+        if !new_dev.is_finite() {
+            return Err(StatsError::NoConvergence {
+                what: "GLM starting values (deviance not finite)".into(),
+                iterations: it,
+            });
+        }
+        let change = (new_dev - dev).abs() / (new_dev.abs() + 0.1);
+        dev = new_dev;
+        if change < 1e-12 {
+            break;
+        }
+    }
+    Ok(beta)
+}
+
 /// State of the fit: the data, the family and the current means.
 struct State<'a> {
     data: &'a Clustered,
@@ -577,6 +667,60 @@ impl State<'_> {
         let p = self.data.p;
         let mut bmat = vec![0.0; p * p];
         let mut score = vec![0.0; p];
+        let rho = match w {
+            Working::Independence => Some(0.0),
+            Working::Exchangeable(r) => Some(*r),
+            _ => None,
+        };
+        if let Some(r) = rho {
+            // R⁻¹ = I/(1 − ρ) − c 11ᵀ, c = ρ/((1 − ρ)(1 + ρ(m − 1))): accumulate row by row.
+            let d = self.data;
+            let inv = 1.0 / (1.0 - r);
+            let (mut xt, mut s) = (vec![0.0; p], vec![0.0; p]);
+            for cl in 0..d.g() {
+                let rows = d.range(cl);
+                let m = rows.len() as f64;
+                let c = r / (1.0 - r) / (1.0 + r * (m - 1.0));
+                s.iter_mut().for_each(|v| *v = 0.0);
+                let mut se = 0.0;
+                for i in rows {
+                    let f = self.dmu[i] / self.sd[i];
+                    let e = (d.y[i] - self.mu[i]) / self.sd[i];
+                    for (t, x) in xt.iter_mut().zip(&d.x[i * p..(i + 1) * p]) {
+                        *t = x * f;
+                    }
+                    se += e;
+                    for j in 0..p {
+                        let a = xt[j];
+                        s[j] += a;
+                        if a == 0.0 {
+                            continue;
+                        }
+                        score[j] += inv * a * e;
+                        let ai = inv * a;
+                        let row = &mut bmat[j * p..(j + 1) * p];
+                        for k in j..p {
+                            row[k] += ai * xt[k];
+                        }
+                    }
+                }
+                if c != 0.0 {
+                    for j in 0..p {
+                        score[j] -= c * s[j] * se;
+                        let cs = c * s[j];
+                        for k in j..p {
+                            bmat[j * p + k] -= cs * s[k];
+                        }
+                    }
+                }
+            }
+            for j in 0..p {
+                for k in 0..j {
+                    bmat[j * p + k] = bmat[k * p + j];
+                }
+            }
+            return Ok((bmat, score));
+        }
         let (mut buf, mut sol, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
         for c in 0..self.data.g() {
             let m = self.cluster_rhs(c, &mut buf);
@@ -893,16 +1037,9 @@ pub fn gee(
         starts,
     };
 
-    // Start: the GLM fit (checks the response and the rank of the design).
-    let start = glm(
-        design,
-        &GlmOptions {
-            family: options.family,
-            confidence: options.confidence,
-            ..GlmOptions::default()
-        },
-    )?;
-    let mut beta: Vec<f64> = start.coefficients.iter().map(|c| c.estimate).collect();
+    // Start: the GLM fit (response checked; the design's rank was checked by build_design).
+    check_response(&data.y, options.family)?;
+    let mut beta = glm_start(&data, options.family)?;
     let mut state = State {
         data: &data,
         family: options.family,
