@@ -271,8 +271,7 @@ pub fn run(a: ModelArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
             factors: design.factors,
         }
     } else {
-        let design =
-            build_design(&formula, &frame, a.coding).map_err(CliError::stats(ctx()))?;
+        let design = build_design(&formula, &frame, a.coding).map_err(CliError::stats(ctx()))?;
         let fit = match a.family {
             None => glm::ols(&design, a.confidence),
             Some(family) => glm::glm(
@@ -382,12 +381,14 @@ fn render_text(o: &ModelOutput) -> String {
         o.converged
     ));
     match &o.correlation {
-        Some(CorrelationEstimate::Exchangeable { rho }) => {
-            s.push_str(&format!("working correlation: exchangeable, rho = {}\n", fmt_num(*rho)))
-        }
-        Some(CorrelationEstimate::Ar1 { rho }) => {
-            s.push_str(&format!("working correlation: AR(1), rho = {}\n", fmt_num(*rho)))
-        }
+        Some(CorrelationEstimate::Exchangeable { rho }) => s.push_str(&format!(
+            "working correlation: exchangeable, rho = {}\n",
+            fmt_num(*rho)
+        )),
+        Some(CorrelationEstimate::Ar1 { rho }) => s.push_str(&format!(
+            "working correlation: AR(1), rho = {}\n",
+            fmt_num(*rho)
+        )),
         Some(CorrelationEstimate::Unstructured { times, matrix }) => {
             s.push_str("working correlation: unstructured\n");
             for (t, row) in times.iter().zip(matrix) {
@@ -400,7 +401,13 @@ fn render_text(o: &ModelOutput) -> String {
         }
         None => {}
     }
-    let w = o.coefficients.iter().map(|c| c.term.len()).max().unwrap_or(4).max(4);
+    let w = o
+        .coefficients
+        .iter()
+        .map(|c| c.term.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let pct = format!("{}% CI", fmt_num(o.confidence * 100.0));
     s.push_str(&format!(
         "\n{:w$}  {:>12} {:>11} {:>9} {:>10}  {}\n",

@@ -59,9 +59,23 @@ const EPIL_FORMULA: &str = "y ~ C(trt, Treatment('placebo')) * C(period) + base 
 fn gee_exchangeable_poisson_matches_statsmodels() {
     let data = cli_fixture("gee_epil_missing.csv");
     let out = json(&[
-        "stats", "model", "--data", &data, "--formula", EPIL_FORMULA, "--family", "poisson",
-        "--gee", "--groups", "subject", "--corr", "exchangeable", "--cov", "mancl-derouen",
-        "--test", "trt:period",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        EPIL_FORMULA,
+        "--family",
+        "poisson",
+        "--gee",
+        "--groups",
+        "subject",
+        "--corr",
+        "exchangeable",
+        "--cov",
+        "mancl-derouen",
+        "--test",
+        "trt:period",
     ]);
     let want = case("epil_miss_poisson_exch");
     check(&out, &want, "bse_mancl_derouen", 1e-8);
@@ -76,7 +90,12 @@ fn gee_exchangeable_poisson_matches_statsmodels() {
     assert_eq!(out["correlation"]["structure"], "exchangeable");
     let t = &out["tests"][0];
     let chi2 = t["chi2"].as_f64().unwrap();
-    assert!(rel(chi2, want["wald"]["mancl_derouen"]["chi2"].as_f64().unwrap()) < 1e-8);
+    assert!(
+        rel(
+            chi2,
+            want["wald"]["mancl_derouen"]["chi2"].as_f64().unwrap()
+        ) < 1e-8
+    );
     assert_eq!(t["df"], 3);
     assert!(out["provenance"]["inputs"][0]["sha256"].is_string());
 }
@@ -85,9 +104,24 @@ fn gee_exchangeable_poisson_matches_statsmodels() {
 fn gee_unstructured_and_ar1_with_time() {
     let data = cli_fixture("gee_epil_missing.csv");
     let out = json(&[
-        "stats", "model", "--data", &data, "--formula", EPIL_FORMULA, "--gee", "--groups",
-        "subject", "--time", "visit", "--corr", "unstructured", "--cov", "kauermann-carroll",
-        "--test", "C(trt, Treatment('placebo')):C(period)", "--f-test",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        EPIL_FORMULA,
+        "--gee",
+        "--groups",
+        "subject",
+        "--time",
+        "visit",
+        "--corr",
+        "unstructured",
+        "--cov",
+        "kauermann-carroll",
+        "--test",
+        "C(trt, Treatment('placebo')):C(period)",
+        "--f-test",
     ]);
     let want = case("epil_miss_gaussian_unstructured");
     check(&out, &want, "bse_kauermann_carroll_numpy", 1e-8);
@@ -97,10 +131,28 @@ fn gee_unstructured_and_ar1_with_time() {
     assert_eq!(f["df_denom"].as_f64().unwrap(), 59.0 - 10.0);
 
     let out = json(&[
-        "stats", "model", "--data", &data, "--formula", EPIL_FORMULA, "--gee", "--groups",
-        "subject", "--time", "period", "--corr", "ar1", "--cov", "fay-graubard",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        EPIL_FORMULA,
+        "--gee",
+        "--groups",
+        "subject",
+        "--time",
+        "period",
+        "--corr",
+        "ar1",
+        "--cov",
+        "fay-graubard",
     ]);
-    check(&out, &case("epil_miss_gaussian_ar1_time"), "bse_fay_graubard_numpy", 1e-7);
+    check(
+        &out,
+        &case("epil_miss_gaussian_ar1_time"),
+        "bse_fay_graubard_numpy",
+        1e-7,
+    );
     // Without --test every term is tested.
     assert_eq!(out["tests"].as_array().unwrap().len(), 6);
 }
@@ -109,8 +161,19 @@ fn gee_unstructured_and_ar1_with_time() {
 fn gee_binomial_counts_dropped_rows() {
     let data = cli_fixture("gee_binary_trial.csv");
     let out = json(&[
-        "stats", "model", "--data", &data, "--formula", "responder ~ arm * C(visit) + age",
-        "--family", "binomial", "--gee", "--groups", "subject", "--corr", "exchangeable",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        "responder ~ arm * C(visit) + age",
+        "--family",
+        "binomial",
+        "--gee",
+        "--groups",
+        "subject",
+        "--corr",
+        "exchangeable",
     ]);
     check(&out, &case("binary_exch"), "bse_robust", 1e-8);
     assert_eq!(out["n_dropped"], 3);
@@ -121,7 +184,13 @@ fn gee_binomial_counts_dropped_rows() {
 fn glm_without_gee_and_text_output() {
     let data = cli_fixture("gee_binary_trial.csv");
     let out = json(&[
-        "stats", "model", "--data", &data, "--formula", "responder ~ arm + age", "--family",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        "responder ~ arm + age",
+        "--family",
         "binomial",
     ]);
     assert_eq!(out["model"], "glm");
@@ -130,51 +199,112 @@ fn glm_without_gee_and_text_output() {
     // GEE independence = GLM estimates.
     let indep = case("binary_indep");
     let _ = indep;
-    let ols = json(&["stats", "model", "--data", &data, "--formula", "responder ~ arm"]);
+    let ols = json(&[
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        "responder ~ arm",
+    ]);
     assert_eq!(ols["model"], "ols");
     assert_eq!(ols["statistic"], "t");
     assert!(ols["tests"][1]["f"].is_number());
     let text = evidentia(&[
-        "stats", "model", "--data", &data, "--formula", "responder ~ arm * C(visit)", "--gee",
-        "--groups", "subject", "--corr", "ar1", "--time", "visit",
+        "stats",
+        "model",
+        "--data",
+        &data,
+        "--formula",
+        "responder ~ arm * C(visit)",
+        "--gee",
+        "--groups",
+        "subject",
+        "--corr",
+        "ar1",
+        "--time",
+        "visit",
     ]);
     assert!(text.status.success());
     let s = String::from_utf8_lossy(&text.stdout);
-    assert!(s.contains("GEE, Gaussian family") && s.contains("AR(1), rho ="), "{s}");
-    assert!(s.contains("Wald tests") && s.contains("arm:C(visit)"), "{s}");
+    assert!(
+        s.contains("GEE, Gaussian family") && s.contains("AR(1), rho ="),
+        "{s}"
+    );
+    assert!(
+        s.contains("Wald tests") && s.contains("arm:C(visit)"),
+        "{s}"
+    );
 }
 
 #[test]
 fn model_errors_are_clear() {
     let data = cli_fixture("gee_binary_trial.csv");
     fails_with(
-        &["stats", "model", "--data", &data, "--formula", "responder ~ arm", "--mmrm"],
+        &[
+            "stats",
+            "model",
+            "--data",
+            &data,
+            "--formula",
+            "responder ~ arm",
+            "--mmrm",
+        ],
         &["not yet available"],
     );
     fails_with(
         &[
-            "stats", "model", "--data", &data, "--formula", "responder ~ arm", "--impute",
+            "stats",
+            "model",
+            "--data",
+            &data,
+            "--formula",
+            "responder ~ arm",
+            "--impute",
             "m=20,seed=1",
         ],
         &["not yet available"],
     );
     fails_with(
         &[
-            "stats", "model", "--data", &data, "--formula", "responder ~ arm", "--gee", "--groups",
+            "stats",
+            "model",
+            "--data",
+            &data,
+            "--formula",
+            "responder ~ arm",
+            "--gee",
+            "--groups",
             "nosuch",
         ],
         &["nosuch"],
     );
     fails_with(
         &[
-            "stats", "model", "--data", &data, "--formula", "responder ~ arm", "--test", "visit",
+            "stats",
+            "model",
+            "--data",
+            &data,
+            "--formula",
+            "responder ~ arm",
+            "--test",
+            "visit",
         ],
         &["no such term", "arm"],
     );
     fails_with(
         &[
-            "stats", "model", "--data", &data, "--formula", "responder ~ arm", "--gee", "--groups",
-            "subject", "--corr", "banded",
+            "stats",
+            "model",
+            "--data",
+            &data,
+            "--formula",
+            "responder ~ arm",
+            "--gee",
+            "--groups",
+            "subject",
+            "--corr",
+            "banded",
         ],
         &["banded"],
     );

@@ -425,7 +425,9 @@ fn sym_fn(vals: &[f64], vecs: &[f64], m: usize, f: impl Fn(f64) -> f64) -> Vec<f
     let mut out = vec![0.0; m * m];
     for i in 0..m {
         for j in 0..m {
-            out[i * m + j] = (0..m).map(|k| vecs[i * m + k] * fv[k] * vecs[j * m + k]).sum();
+            out[i * m + j] = (0..m)
+                .map(|k| vecs[i * m + k] * fv[k] * vecs[j * m + k])
+                .sum();
         }
     }
     out
@@ -465,8 +467,7 @@ fn brent(f: impl Fn(f64) -> f64, xa: f64, xb: f64, xc: f64) -> f64 {
             tmp2 = tmp2.abs();
             let dx_temp = deltax;
             deltax = rat;
-            if p > tmp2 * (a - x) && p < tmp2 * (b - x) && p.abs() < (0.5 * tmp2 * dx_temp).abs()
-            {
+            if p > tmp2 * (a - x) && p < tmp2 * (b - x) && p.abs() < (0.5 * tmp2 * dx_temp).abs() {
                 rat = p / tmp2;
                 let u = x + rat;
                 if (u - a) < tol2 || (b - u) < tol2 {
@@ -518,7 +519,11 @@ fn brent(f: impl Fn(f64) -> f64, xa: f64, xb: f64, xc: f64) -> f64 {
 fn check_response(y: &[f64], fam: Family) -> Result<()> {
     match fam {
         Family::Binomial => match y.iter().find(|&&v| v != 0.0 && v != 1.0) {
-            Some(v) => Err(StatsError::invalid("binomial response", v, "must be 0 or 1")),
+            Some(v) => Err(StatsError::invalid(
+                "binomial response",
+                v,
+                "must be 0 or 1",
+            )),
             None => Ok(()),
         },
         Family::Poisson => match y.iter().find(|&&v| v < 0.0) {
@@ -939,7 +944,7 @@ pub fn gee(
 ) -> Result<GeeFit> {
     check_unit_interval("confidence", options.confidence)?;
     check_unit_interval("Fay–Graubard bound", options.fg_bound)?;
-    if !(options.ctol > 0.0) {
+    if options.ctol.is_nan() || options.ctol <= 0.0 {
         return Err(StatsError::invalid(
             "ctol",
             options.ctol,
@@ -1016,10 +1021,7 @@ pub fn gee(
     let mut times = t.clone();
     times.sort_by(f64::total_cmp);
     times.dedup();
-    let tix: Vec<usize> = t
-        .iter()
-        .map(|v| times.partition_point(|u| u < v))
-        .collect();
+    let tix: Vec<usize> = t.iter().map(|v| times.partition_point(|u| u < v)).collect();
     let mut x = vec![0.0; n * p];
     for (k, &i) in order.iter().enumerate() {
         for j in 0..p {
@@ -1077,9 +1079,8 @@ pub fn gee(
         Vec::new()
     };
     let mut score_norm = -1.0;
-    let mut n_assoc = 0;
     let mut iterations = 0;
-    for _ in 0..options.max_iter {
+    for n_assoc in 0..options.max_iter {
         let (bmat, score) = state.bmat_score(&working)?;
         let binv = spd_inverse(&bmat, p).ok_or_else(|| {
             StatsError::invalid(
@@ -1106,7 +1107,6 @@ pub fn gee(
             break;
         }
         state.update_dependence(&mut working, &ar_dist)?;
-        n_assoc += 1;
     }
     let converged = score_norm >= 0.0 && score_norm < options.ctol;
 
@@ -1145,10 +1145,8 @@ pub fn gee(
                 for j in 0..p {
                     let mut s = 0.0;
                     for k in 0..p {
-                        let omega_jk = crate::linalg::dot(
-                            &buf[j * m..(j + 1) * m],
-                            &sol[k * m..(k + 1) * m],
-                        );
+                        let omega_jk =
+                            crate::linalg::dot(&buf[j * m..(j + 1) * m], &sol[k * m..(k + 1) * m]);
                         s += omega_jk * binv[k * p + j];
                     }
                     g[j] = 1.0 / (1.0 - s.min(options.fg_bound)).sqrt();
@@ -1168,7 +1166,7 @@ pub fn gee(
                     }
                 }
                 let (vals, vecs) = sym_eigen(&v, m);
-                if vals.iter().any(|&l| !(l > 0.0)) {
+                if vals.iter().any(|&l| l.is_nan() || l <= 0.0) {
                     return Err(StatsError::invalid(
                         "GEE working covariance",
                         format!("cluster {c}"),
@@ -1200,7 +1198,7 @@ pub fn gee(
                     }
                 }
                 let (hv, hq) = sym_eigen(&ih, m);
-                if hv.iter().any(|&l| !(l > 1e-12)) {
+                if hv.iter().any(|&l| l.is_nan() || l <= 1e-12) {
                     return Err(StatsError::invalid(
                         "small-sample covariance",
                         format!("cluster {c}"),

@@ -29,7 +29,11 @@ fn frame(cols: &Value) -> Frame {
     for (name, c) in cols.as_object().unwrap() {
         let vals = c["values"].as_array().unwrap();
         let col = if c["type"] == "numeric" {
-            Column::Numeric(vals.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+            Column::Numeric(
+                vals.iter()
+                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
         } else {
             Column::Text(
                 vals.iter()
@@ -99,13 +103,7 @@ fn options(family: Family, corr: CorrStructure, cov: GeeCovariance) -> GeeOption
     }
 }
 
-fn fit(
-    frame: &Frame,
-    formula: &str,
-    groups: &str,
-    time: Option<&str>,
-    o: GeeOptions,
-) -> GeeFit {
+fn fit(frame: &Frame, formula: &str, groups: &str, time: Option<&str>, o: GeeOptions) -> GeeFit {
     gee_formula(formula, frame, groups, time, Coding::First, &o)
         .unwrap_or_else(|e| panic!("{formula}: {e}"))
         .1
@@ -164,10 +162,22 @@ fn shared_statsmodels_cases() {
         // Brent's α in AR(1) is only determined to ~1e-8 relative: 1e-7 there.
         let tol = if ar1 { 1e-7 } else { 1e-8 };
         let mut ck = Check::new(name);
-        let robust = fit(data, formula, groups, None, options(fam, cs, GeeCovariance::Robust));
+        let robust = fit(
+            data,
+            formula,
+            groups,
+            None,
+            options(fam, cs, GeeCovariance::Robust),
+        );
         ck.named(&robust, &case["params"], None, tol, "params");
         ck.named(&robust, &case["params"], None, tol, "params");
-        ck.named(&robust, &case["bse_robust"], Some(&robust), tol, "bse_robust");
+        ck.named(
+            &robust,
+            &case["bse_robust"],
+            Some(&robust),
+            tol,
+            "bse_robust",
+        );
         ck.close(robust.scale, case["scale"].as_f64().unwrap(), tol, "scale");
         if let Some(d) = case["dep_params"].as_f64() {
             ck.close(rho(&robust).unwrap(), d, tol, "dep_params");
@@ -181,7 +191,13 @@ fn shared_statsmodels_cases() {
             );
             assert_eq!(robust.n_obs as u64, case["n_obs"].as_u64().unwrap());
             assert_eq!(robust.n_groups as u64, case["n_groups"].as_u64().unwrap());
-            let naive = fit(data, formula, groups, None, options(fam, cs, GeeCovariance::Naive));
+            let naive = fit(
+                data,
+                formula,
+                groups,
+                None,
+                options(fam, cs, GeeCovariance::Naive),
+            );
             ck.named(&naive, &case["bse_naive"], Some(&naive), tol, "bse_naive");
             let md = fit(
                 data,
@@ -269,7 +285,10 @@ fn shared_gee_linear_1_matches_r_gee() {
         if let Some(d) = case[key]["dep_params"].as_f64() {
             ck.close(rho(&f).unwrap(), d, 1e-8, "rho");
         }
-        eprintln!("gee_linear_1 {key}: largest relative difference {:.2e}", ck.worst);
+        eprintln!(
+            "gee_linear_1 {key}: largest relative difference {:.2e}",
+            ck.worst
+        );
     }
 }
 
@@ -424,11 +443,8 @@ fn bad_input_gets_clear_errors() {
         ),
     )
     .unwrap();
-    f.insert(
-        "one",
-        Column::Text(vec![Some("a".into()); 6]),
-    )
-    .unwrap();
+    f.insert("one", Column::Text(vec![Some("a".into()); 6]))
+        .unwrap();
     f.insert(
         "holes",
         Column::Text(vec![
@@ -451,7 +467,10 @@ fn bad_input_gets_clear_errors() {
     let e = err(&f, "y ~ x", "holes", None, o);
     assert!(e.contains("cluster id") && e.contains("data row 2"), "{e}");
     let e = err(&f, "y ~ x", "one", None, o);
-    assert!(e.contains("GEE clusters") && e.contains("at least 2"), "{e}");
+    assert!(
+        e.contains("GEE clusters") && e.contains("at least 2"),
+        "{e}"
+    );
     let e = err(&f, "y ~ x + x2", "id", None, o);
     assert!(e.contains("rank-deficient") && e.contains("x2"), "{e}");
     let e = err(&f, "y ~ x", "nope", None, o);
@@ -464,7 +483,11 @@ fn bad_input_gets_clear_errors() {
         "y ~ x",
         "id",
         None,
-        options(Family::Binomial, CorrStructure::Exchangeable, GeeCovariance::Robust),
+        options(
+            Family::Binomial,
+            CorrStructure::Exchangeable,
+            GeeCovariance::Robust,
+        ),
     );
     assert!(e.contains("must be 0 or 1"), "{e}");
     assert!(matches!(
