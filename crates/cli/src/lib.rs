@@ -14,6 +14,7 @@ pub mod figures;
 pub mod impute_cmd;
 pub mod meta_cmd;
 pub mod meta_pool;
+pub mod model_cmd;
 pub mod outdir;
 pub mod output;
 pub mod provenance;

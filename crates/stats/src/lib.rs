@@ -31,6 +31,7 @@ pub mod distributions;
 pub mod effect_size;
 pub mod error;
 pub mod formula;
+pub mod gee;
 pub mod glm;
 pub mod imputation;
 pub mod linalg;
