@@ -15,6 +15,7 @@ pub mod impute_cmd;
 pub mod meta_cmd;
 pub mod meta_pool;
 pub mod model_cmd;
+pub mod model_more;
 pub mod outdir;
 pub mod output;
 pub mod provenance;

@@ -2,9 +2,8 @@
 //!
 //! Without `--gee` the formula is fitted by OLS (no `--family`) or as a GLM, with
 //! Wald tests of every term (type III). With `--gee --groups COL` it is a GEE
-//! (statsmodels' estimator; see `evidentia_stats::gee`). `--mmrm ...` and
-//! `--impute m=..,seed=..` are reserved for the MMRM and multiple-imputation
-//! engines and answer "not yet available" until those are wired in here.
+//! (statsmodels' estimator; see `evidentia_stats::gee`). `--mmrm` and
+//! `--impute m=..,seed=..` are served by [`crate::model_more`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,58 +25,63 @@ use crate::table::{Table, is_missing};
 pub struct ModelArgs {
     /// CSV or TSV file in long format (one row per observation), with a header row.
     #[arg(long)]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Model formula, e.g. "value ~ arm * C(visit) + age + C(gmfcs)".
     #[arg(long)]
-    formula: String,
+    pub(crate) formula: String,
     /// gaussian, binomial or poisson (canonical links). Without it and without
     /// --gee: ordinary least squares.
     #[arg(long)]
-    family: Option<Family>,
+    pub(crate) family: Option<Family>,
     /// Fit a generalized estimating equation (needs --groups).
     #[arg(long, requires = "groups")]
-    gee: bool,
+    pub(crate) gee: bool,
     /// GEE cluster column (the participant id).
     #[arg(long)]
-    groups: Option<String>,
+    pub(crate) groups: Option<String>,
     /// GEE numeric time column: orders the rows in each cluster; AR(1) uses its
     /// distances and unstructured its distinct values (needed with missing visits).
     #[arg(long)]
-    time: Option<String>,
+    pub(crate) time: Option<String>,
     /// GEE working correlation: independence, exchangeable, ar1 or unstructured.
     #[arg(long, default_value = "independence")]
-    corr: CorrStructure,
+    pub(crate) corr: CorrStructure,
     /// GEE covariance: robust, naive, mancl-derouen, kauermann-carroll or fay-graubard.
     #[arg(long, default_value = "robust")]
-    cov: GeeCovariance,
+    pub(crate) cov: GeeCovariance,
     /// Joint Wald test of a term's columns, e.g. "arm:visit" (repeatable). Without
     /// it every term is tested.
     #[arg(long)]
-    test: Vec<String>,
+    pub(crate) test: Vec<String>,
     /// GEE: also give F = W/q on (q, clusters − p) df for the Wald tests.
     #[arg(long)]
-    f_test: bool,
+    pub(crate) f_test: bool,
     /// Reference level: first (R/patsy, default) or spss (last level).
     #[arg(long, default_value = "first")]
-    coding: Coding,
+    pub(crate) coding: Coding,
     /// Coverage of the coefficient intervals.
     #[arg(long, default_value_t = 0.95)]
-    confidence: f64,
-    /// Mixed model for repeated measures (reserved: not yet available).
+    pub(crate) confidence: f64,
+    /// Mixed model for repeated measures (REML, Satterthwaite df): needs --subject and --visit.
     #[arg(long, conflicts_with = "gee")]
-    mmrm: bool,
+    pub(crate) mmrm: bool,
     /// MMRM subject column (with --mmrm).
     #[arg(long)]
-    subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// MMRM visit column (with --mmrm).
     #[arg(long)]
-    visit: Option<String>,
+    pub(crate) visit: Option<String>,
     /// MMRM covariance: us, cs, ar1 or toeplitz (with --mmrm).
     #[arg(long)]
-    cov_structure: Option<String>,
-    /// Impute, fit and pool by Rubin's rules, e.g. "m=20,seed=7" (reserved: not yet available).
+    pub(crate) cov_structure: Option<String>,
+    /// MMRM: least-squares means by this arm column × visit and their differences from
+    /// the arm's reference level.
+    #[arg(long, requires = "mmrm")]
+    pub(crate) lsmeans: Option<String>,
+    /// Impute the numeric formula columns by chained equations, fit the model on each
+    /// completed dataset and pool by Rubin's rules, e.g. "m=20,seed=7[,iterations=10]".
     #[arg(long)]
-    impute: Option<String>,
+    pub(crate) impute: Option<String>,
 }
 
 /// One coefficient as printed.
@@ -190,17 +194,10 @@ fn term_columns(design: &Design, wanted: &str) -> CliResult<(String, Vec<usize>)
 
 /// Runs `stats model`.
 pub fn run(a: ModelArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
-    if a.mmrm || a.subject.is_some() || a.visit.is_some() || a.cov_structure.is_some() {
+    if !a.mmrm && (a.subject.is_some() || a.visit.is_some() || a.cov_structure.is_some()) {
         return Err(CliError::Usage(
-            "--mmrm (with --subject, --visit, --cov-structure) is not yet available in this build; \
-             use --gee --groups COL --corr unstructured for now"
-                .into(),
+            "--subject, --visit and --cov-structure are MMRM options: add --mmrm".into(),
         ));
-    }
-    if let Some(spec) = &a.impute {
-        return Err(CliError::Usage(format!(
-            "--impute {spec}: multiple imputation is not yet available in this build"
-        )));
     }
     if !a.gee && (a.groups.is_some() || a.time.is_some()) {
         return Err(CliError::Usage(
@@ -214,10 +211,20 @@ pub fn run(a: ModelArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
     let mut names = formula.columns();
     names.extend(a.groups.iter().cloned());
     names.extend(a.time.iter().cloned());
+    names.extend(a.subject.iter().cloned());
+    names.extend(a.visit.iter().cloned());
     for n in &names {
         table.column(n)?;
     }
     let frame = frame_of(&table, &names)?;
+    if let Some(spec) = &a.impute {
+        let out = crate::model_more::run_imputed(&a, &frame, spec)?;
+        return emit(&out, prov, json);
+    }
+    if a.mmrm {
+        let out = crate::model_more::run_mmrm(&a, &frame)?;
+        return emit(&out, prov, json);
+    }
     let out = if a.gee {
         let groups = a.groups.as_deref().unwrap_or_default();
         let options = GeeOptions {

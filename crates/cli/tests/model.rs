@@ -250,7 +250,7 @@ fn model_errors_are_clear() {
             "responder ~ arm",
             "--mmrm",
         ],
-        &["not yet available"],
+        &["--mmrm needs --subject COL and --visit COL"],
     );
     fails_with(
         &[
@@ -261,9 +261,9 @@ fn model_errors_are_clear() {
             "--formula",
             "responder ~ arm",
             "--impute",
-            "m=20,seed=1",
+            "m=20",
         ],
-        &["not yet available"],
+        &["a seed is required"],
     );
     fails_with(
         &[
