@@ -11,13 +11,17 @@ pub mod demo;
 pub mod demo_meta;
 pub mod error;
 pub mod figures;
+pub mod impute_cmd;
 pub mod meta_cmd;
 pub mod meta_pool;
+pub mod model_cmd;
+pub mod model_more;
 pub mod outdir;
 pub mod output;
 pub mod provenance;
 pub mod stats_cmd;
 pub mod table;
+pub mod trial_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +60,9 @@ pub enum Command {
     /// Evidence synthesis: meta-analysis, risk of bias, PRISMA flow.
     #[command(subcommand)]
     Meta(meta_cmd::MetaCommand),
+    /// Trial data: randomization lists, simulated trials, dataset validation.
+    #[command(subcommand)]
+    Trial(trial_cmd::TrialCommand),
 }
 
 /// Runs a parsed command line.
@@ -64,5 +71,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => demo::run(a, cli.json),
         Command::Stats(cmd) => stats_cmd::run(cmd, cli.json),
         Command::Meta(cmd) => meta_cmd::run(cmd, cli.json),
+        Command::Trial(cmd) => trial_cmd::run(cmd, cli.json),
     }
 }

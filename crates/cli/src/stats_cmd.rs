@@ -59,6 +59,11 @@ pub enum StatsCommand {
         after_help = "Example:\n  evidentia stats rm-anova --data long.csv --subject id --within day --between arm --value il6\n\nIncomplete subjects are excluded listwise and listed in `excluded`. Huynh–Feldt is\nreported in both variants; p_hf uses Lecoutre's (R car) unless --huynh-feldt original.\nReferences: Greenhouse & Geisser (1959); Huynh & Feldt (1976); Lecoutre (1991);\nMauchly (1940); Olejnik & Algina (2003) for generalized eta squared."
     )]
     RmAnova(RmAnovaArgs),
+    /// Linear model, GLM or GEE from a formula, with Wald tests of terms (long-format data).
+    #[command(
+        after_help = "Examples:\n  evidentia stats model --data trial.csv --formula \"gmfm ~ arm * C(visit) + age\"\n  evidentia stats model --data trial.csv --formula \"gmfm ~ arm * C(visit) + age + weight + C(gmfcs)\" \\\n      --gee --groups id --time visit --corr exchangeable --cov robust --test \"arm:visit\"\n\nGEE follows statsmodels 0.15 (start from the GLM, maxiter 60, stop when the score norm\n< 1e-6). Covariances: robust (Liang & Zeger 1986), naive, mancl-derouen (Mancl & DeRouen\n2001; statsmodels bias_reduced), kauermann-carroll (Kauermann & Carroll 2001),\nfay-graubard (Fay & Graubard 2001, b = 0.75). --f-test adds F on (q, clusters - p) df.\n--mmrm and --impute are reserved and answer \"not yet available\"."
+    )]
+    Model(crate::model_cmd::ModelArgs),
     /// Levene's test of equal variances (mean-centred as SPSS, or median-centred Brown–Forsythe).
     #[command(
         after_help = "Example:\n  evidentia stats levene --data trial.csv --value age --group arm --center mean"
@@ -75,6 +80,12 @@ pub enum StatsCommand {
     )]
     Fisher(FisherArgs),
     /// Power and sample size: the two-sample t test and G*Power's repeated-measures ANOVA.
+    /// Multiple imputation by chained equations (predictive mean matching or Bayesian
+    /// regression draws; logistic draws for 0/1 columns), seeded: writes m completed tables.
+    #[command(
+        after_help = "Example:\n  evidentia stats impute --data wide.csv --columns gmfm0,gmfm1,gmfm3,gmfm6,gmfm12,age --m 20 --iterations 10 --seed 7 --out imputed\n\nReferences: van Buuren & Groothuis-Oudshoorn (2011) mice; Rubin (1987);\nSchenker & Taylor (1996) predictive mean matching."
+    )]
+    Impute(crate::impute_cmd::ImputeArgs),
     #[command(subcommand)]
     Power(PowerCommand),
 }
@@ -391,6 +402,7 @@ pub fn run(cmd: StatsCommand, json: bool) -> CliResult<()> {
         StatsCommand::Mannwhitney(a) => mannwhitney_cmd(a, &mut prov, json),
         StatsCommand::RmAnova(a) => rm_anova_cmd(a, &mut prov, json),
         StatsCommand::Levene(a) => levene(a, &mut prov, json),
+        StatsCommand::Model(a) => crate::model_cmd::run(a, &mut prov, json),
         StatsCommand::Chisq(a) => {
             let (table, missing) = contingency_table(&a.table, &mut prov)?;
             let r = contingency::chi_square(&table, a.yates)
@@ -419,6 +431,7 @@ pub fn run(cmd: StatsCommand, json: bool) -> CliResult<()> {
                 json,
             )
         }
+        StatsCommand::Impute(a) => crate::impute_cmd::run(a, &mut prov, json),
         StatsCommand::Power(p) => power_cmd(p, &prov, json),
     }
 }

@@ -19,6 +19,13 @@ pub enum DtiError {
     /// Values that are readable but unusable.
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
+    /// A file that could not be opened, read, written or renamed (the OS error is in `message`).
+    #[error("{file}: {message}")]
+    Io { file: String, message: String },
+    /// A file whose contents are malformed: bad magic, truncated or corrupt data, sizes
+    /// that disagree, unsupported data types.
+    #[error("{file}: {message}")]
+    Format { file: String, message: String },
 }
 
 /// Result type of this crate.

@@ -415,3 +415,52 @@ impl GradientTable {
         })
     }
 }
+
+/// Puts the real file names into errors that name a gradient file only as "bval"/"bvec".
+fn name_files(e: DtiError, bval: &std::path::Path, bvec: &std::path::Path) -> DtiError {
+    let rename = |w: String| match w.as_str() {
+        "bval" => bval.display().to_string(),
+        "bvec" => bvec.display().to_string(),
+        _ => w,
+    };
+    match e {
+        DtiError::Parse {
+            file,
+            line,
+            value,
+            expected,
+        } => DtiError::Parse {
+            file: rename(file),
+            line,
+            value,
+            expected,
+        },
+        DtiError::Shape { what, message } => DtiError::Shape {
+            what: rename(what),
+            message,
+        },
+        DtiError::Invalid { what, message } => DtiError::Invalid {
+            what: rename(what),
+            message,
+        },
+        other => other,
+    }
+}
+
+impl GradientTable {
+    /// Reads FSL `bval`/`bvec` files; every error names the file it concerns.
+    pub fn from_fsl_files(
+        bval: &std::path::Path,
+        bvec: &std::path::Path,
+        options: &GradientOptions,
+    ) -> Result<Self> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| DtiError::Io {
+                file: p.display().to_string(),
+                message: e.to_string(),
+            })
+        };
+        let (bval_text, bvec_text) = (read(bval)?, read(bvec)?);
+        Self::from_fsl_text(&bval_text, &bvec_text, options).map_err(|e| name_files(e, bval, bvec))
+    }
+}

@@ -1,18 +1,24 @@
 //! # evidentia-dti
 //!
-//! Diffusion MRI, from the scanner's files to tract biomarkers. This part owns the
-//! gradient table (FSL `bval`/`bvec` parsing in both layouts, NaN rows, b-value jitter,
-//! b0 detection, shells, the frame of the vectors) and the tensor stage:
+//! Diffusion MRI, from the scanner's files to tract biomarkers. This first part owns
+//! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
+//! jitter), b0 detection, shells, and the frame the vectors are expressed in.
+//! [`nifti`] reads NIfTI-1/2 (`.nii`, `.nii.gz`) with nibabel's affine and scaling rules
+//! and writes NIfTI-1 maps; [`bids`] finds diffusion runs in a BIDS dataset and names
+//! and describes the derivatives.
 //!
-//! * [`tensor`]: per-voxel OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS fits of
-//!   voxel-major signals ([`fit_tensors`]), with per-voxel flags and outlier counts;
-//! * [`maps`]: FA, MD, AD, RD, eigenvalues, V1, colour FA, mode, tensor elements in FSL
-//!   and MRtrix orders;
-//! * [`mask`]: DIPY's `median_otsu` brain mask;
-//! * [`phantom`]: a deterministic phantom with known FA/MD/V1 for validation and demos.
+//! Tractography (see `docs/dti-tracking.md`): [`track::TensorField`] is the tracker's input,
+//! [`track::track`] runs deterministic tensor tractography with ROI selection ([`roi`], tract
+//! definitions in TOML, examples in `crates/dti/tracts/`), [`tract_metrics`] computes tract FA/MD
+//! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
+//! phantoms with known bundle paths.
 //!
-//! Fits are checked against DIPY 1.12.1 on its small datasets (`tests/tensor.rs`) and
-//! against the phantom's truth (`tests/phantom.rs`).
+//! Tensor stage: [`tensor`] fits OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS to
+//! voxel-major signals ([`fit_tensors`]) with per-voxel flags and outlier counts;
+//! [`maps`] gives FA, MD, AD, RD, eigenvalues, V1, colour FA, mode and the tensor elements
+//! in FSL and MRtrix orders; [`mask`] is DIPY's `median_otsu`; [`phantom`] builds a
+//! deterministic phantom with known FA/MD/V1. Fits are checked against DIPY 1.12.1 on its
+//! small datasets (`tests/tensor.rs`) and against the phantom's truth (`tests/phantom.rs`).
 //!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
@@ -24,16 +30,27 @@
 //! assert_eq!(g.shells().len(), 1);
 //! ```
 
+pub mod bids;
+pub mod eig3;
 pub mod error;
 pub mod gradients;
 mod linalg;
 pub mod maps;
 pub mod mask;
+pub mod nifti;
 pub mod phantom;
+pub mod roi;
+pub mod streamlines;
 pub mod tensor;
+pub mod track;
+pub mod track_phantom;
+pub mod tract_metrics;
 pub mod volume;
 
 pub use error::{DtiError, Result};
 pub use linalg::sym_eigen3;
+pub use roi::{Hemisphere, Roi, RoiRole, RoiSet, RoiShape, TractDefinition};
+pub use streamlines::Streamlines;
 pub use tensor::{FitMethod, FitOptions, NoiseSigma, TensorFit, VoxelTensor, fit_tensors};
+pub use track::{TensorField, TrackParams, Tractogram, track};
 pub use volume::Volume;

@@ -56,7 +56,7 @@ impl Family {
         }
     }
 
-    fn linkfun(self, mu: f64) -> f64 {
+    pub(crate) fn linkfun(self, mu: f64) -> f64 {
         match self {
             Family::Gaussian => mu,
             Family::Binomial => (mu / (1.0 - mu)).ln(),
@@ -64,7 +64,7 @@ impl Family {
         }
     }
 
-    fn inverse(self, eta: f64) -> f64 {
+    pub(crate) fn inverse(self, eta: f64) -> f64 {
         match self {
             Family::Gaussian => eta,
             Family::Binomial => 1.0 / (1.0 + (-eta).exp()),
@@ -73,7 +73,7 @@ impl Family {
     }
 
     /// dη/dμ.
-    fn deriv(self, mu: f64) -> f64 {
+    pub(crate) fn deriv(self, mu: f64) -> f64 {
         match self {
             Family::Gaussian => 1.0,
             Family::Binomial => 1.0 / (mu * (1.0 - mu)),
@@ -81,7 +81,7 @@ impl Family {
         }
     }
 
-    fn variance(self, mu: f64) -> f64 {
+    pub(crate) fn variance(self, mu: f64) -> f64 {
         match self {
             Family::Gaussian => 1.0,
             Family::Binomial => mu * (1.0 - mu),
@@ -90,7 +90,7 @@ impl Family {
     }
 
     /// Unit deviance contribution d(y, μ).
-    fn unit_deviance(self, y: f64, mu: f64) -> f64 {
+    pub(crate) fn unit_deviance(self, y: f64, mu: f64) -> f64 {
         let xlogy = |x: f64, r: f64| if x == 0.0 { 0.0 } else { x * r.ln() };
         match self {
             Family::Gaussian => (y - mu) * (y - mu),
