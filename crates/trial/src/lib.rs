@@ -14,6 +14,7 @@
 //! assert!(list.qc.strata.iter().all(|s| s.counts == vec![6, 6]));
 //! ```
 
+pub mod analysis;
 pub mod dataset;
 pub mod error;
 pub mod plan;
