@@ -688,6 +688,25 @@ impl Wide {
     }
 }
 
+/// The participants × visits table of one outcome as the analysis sees it: ids, the
+/// treated indicator, values at the outcome's visits (baseline first; NaN = missing)
+/// and the numeric covariate columns (dummies for categorical levels).
+#[allow(clippy::type_complexity)]
+pub fn outcome_table(
+    ds: &TrialDataset,
+    plan: &AnalysisPlan,
+    outcome: &str,
+) -> TrialResult<(Vec<String>, Vec<bool>, Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+    let arms = two_arms(plan)?;
+    let k = plan
+        .outcomes
+        .iter()
+        .position(|o| o.name == outcome)
+        .ok_or_else(|| TrialError::invalid("outcome", outcome, "not in the plan"))?;
+    let w = Wide::build(ds, plan, &arms, k)?;
+    Ok((w.ids, w.treated, w.values, w.covs))
+}
+
 fn trajectory(
     wide: &Wide,
     plan: &AnalysisPlan,
@@ -789,7 +808,7 @@ fn corr_name(c: WorkingCorrelation) -> &'static str {
 /// Builds the long frame of change scores used by the GEE and the MMRM:
 /// `id`, `arm` (`control`/`treated`), `treated` (0/1), `visit` (`v01`, ...), `time`
 /// (visit index), `change`, and covariates `x0`, `x1`, ...
-pub(crate) fn change_frame(
+pub fn change_frame(
     ids: &[String],
     treated: &[bool],
     values: &[Vec<f64>],
