@@ -19,6 +19,7 @@ pub mod dataset;
 pub mod error;
 pub mod plan;
 pub mod randomize;
+pub mod report;
 pub mod simulate;
 
 pub use dataset::TrialDataset;
