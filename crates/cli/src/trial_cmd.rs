@@ -296,8 +296,8 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
             let res = evidentia_trial::analysis::analyze_files(&a.data, &a.plan)
                 .map_err(trial_err(&a.data))?;
             prov.seed = res.provenance.seed;
-            let files = evidentia_trial::report::write_report(&res, &a.out)
-                .map_err(trial_err(&a.out))?;
+            let files =
+                evidentia_trial::report::write_report(&res, &a.out).map_err(trial_err(&a.out))?;
             let primary = res
                 .endpoints
                 .iter()

@@ -317,7 +317,9 @@ pub fn analyze(ds: &TrialDataset, plan: &AnalysisPlan) -> TrialResult<TrialResul
             let pa = plan.arm(a);
             ArmInfo {
                 name: a.clone(),
-                label: pa.and_then(|x| x.label.clone()).unwrap_or_else(|| a.clone()),
+                label: pa
+                    .and_then(|x| x.label.clone())
+                    .unwrap_or_else(|| a.clone()),
                 control: pa.is_some_and(|x| x.control),
                 randomized: ds.arm_participants(a).count(),
             }
@@ -438,12 +440,9 @@ fn table1(
                         ),
                     }
                 } else {
-                    let u = ranks::mann_whitney(
-                        &groups[0],
-                        &groups[1],
-                        &MannWhitneyOptions::default(),
-                    )
-                    .map_err(stats_err(&ctx))?;
+                    let u =
+                        ranks::mann_whitney(&groups[0], &groups[1], &MannWhitneyOptions::default())
+                            .map_err(stats_err(&ctx))?;
                     TestUsed {
                         test: "Mann–Whitney U test".into(),
                         statistic: u.statistic,
@@ -596,7 +595,11 @@ impl Wide {
             .collect();
         visits.sort_unstable();
         let Some(bpos) = plan.visit_index(&base) else {
-            return Err(TrialError::invalid("baseline visit", &base, "not in the plan"));
+            return Err(TrialError::invalid(
+                "baseline visit",
+                &base,
+                "not in the plan",
+            ));
         };
         if visits.first() != Some(&bpos) || visits.len() < 2 {
             return Err(TrialError::invalid(
@@ -644,7 +647,8 @@ impl Wide {
                     );
                 }
                 CovariateKind::Categorical => {
-                    let levels = category_levels(cov.levels.as_deref(), raw.iter().flatten().copied());
+                    let levels =
+                        category_levels(cov.levels.as_deref(), raw.iter().flatten().copied());
                     for l in levels.iter().skip(1) {
                         let col: Vec<f64> = raw
                             .iter()
@@ -829,7 +833,9 @@ pub fn change_frame(
                 continue;
             }
             id.push(Some(ids[i].clone()));
-            arm.push(Some(if treated[i] { "treated" } else { "control" }.to_string()));
+            arm.push(Some(
+                if treated[i] { "treated" } else { "control" }.to_string(),
+            ));
             tr.push(f64::from(u8::from(treated[i])));
             visit.push(Some(format!("v{j:02}")));
             time.push(j as f64);
@@ -961,7 +967,10 @@ fn analyse_once(
                         .ok_or_else(|| {
                             TrialError::invalid("MMRM visit", ctx(j), "no least-squares mean")
                         })?;
-                    out.push(mmrm_estimate(&d.estimate, frame_n(values, &wide.treated, j)));
+                    out.push(mmrm_estimate(
+                        &d.estimate,
+                        frame_n(values, &wide.treated, j),
+                    ));
                 }
             } else {
                 let c = fit
@@ -1267,7 +1276,10 @@ fn impute(wide: &Wide, m: usize, seed: u64, name: &str) -> TrialResult<Vec<Vec<V
     }
     cols.push(MiceColumn::binary(
         "treated",
-        wide.treated.iter().map(|&t| f64::from(u8::from(t))).collect(),
+        wide.treated
+            .iter()
+            .map(|&t| f64::from(u8::from(t)))
+            .collect(),
     ));
     for (c, cname) in wide.cov_names.iter().enumerate() {
         cols.push(MiceColumn::continuous(
@@ -1324,7 +1336,11 @@ fn safety(ds: &TrialDataset, arms: &[String; 2]) -> TrialResult<SafetyTable> {
     let arm_of: BTreeMap<&str, usize> = ds
         .participants
         .iter()
-        .filter_map(|p| arms.iter().position(|a| *a == p.arm).map(|a| (p.id.as_str(), a)))
+        .filter_map(|p| {
+            arms.iter()
+                .position(|a| *a == p.arm)
+                .map(|a| (p.id.as_str(), a))
+        })
         .collect();
     let n: Vec<u64> = arms
         .iter()
@@ -1363,10 +1379,7 @@ fn safety(ds: &TrialDataset, arms: &[String; 2]) -> TrialResult<SafetyTable> {
         n_per_arm: n.clone(),
         any_event: row("Any adverse event", &|_| true),
         serious: row("Serious adverse event", &|e| e.serious),
-        terms: terms
-            .iter()
-            .map(|t| row(t, &|e| e.term == *t))
-            .collect(),
+        terms: terms.iter().map(|t| row(t, &|e| e.term == *t)).collect(),
     })
 }
 

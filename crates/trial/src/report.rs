@@ -111,7 +111,11 @@ pub fn tables(r: &TrialResults) -> Vec<Table> {
         title: "Table 1. Baseline characteristics by arm".into(),
         header,
         rows,
-        note: format!("Tests chosen by the plan (α = {}). {}", r.alpha, reasons.join("; ")),
+        note: format!(
+            "Tests chosen by the plan (α = {}). {}",
+            r.alpha,
+            reasons.join("; ")
+        ),
     });
 
     // Endpoint tables.
@@ -135,7 +139,11 @@ pub fn tables(r: &TrialResults) -> Vec<Table> {
             .trajectories
             .iter()
             .filter(|t| t.outcome == o.name)
-            .flat_map(|t| t.arms.iter().flat_map(|(_, p)| p.iter().map(|q| q.mean.abs())))
+            .flat_map(|t| {
+                t.arms
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().map(|q| q.mean.abs()))
+            })
             .fold(0.0, f64::max);
         let d = decimals(scale);
         for v in &o.visits {
@@ -159,8 +167,9 @@ pub fn tables(r: &TrialResults) -> Vec<Table> {
     }
     out.push(Table {
         id: "table2_endpoints".into(),
-        title: "Table 2. Change from baseline by arm and between-arm difference (treated − control)"
-            .into(),
+        title:
+            "Table 2. Change from baseline by arm and between-arm difference (treated − control)"
+                .into(),
         header,
         rows,
         note: format!(
@@ -231,10 +240,7 @@ pub fn tables(r: &TrialResults) -> Vec<Table> {
             reason_text(&c.exclusion_reasons),
             c.randomized
         ),
-        _ => format!(
-            "Randomized: {} (no screening log given).",
-            c.randomized
-        ),
+        _ => format!("Randomized: {} (no screening log given).", c.randomized),
     };
     out.push(Table {
         id: "table4_consort".into(),
@@ -264,7 +270,11 @@ pub fn to_markdown(t: &Table) -> String {
     let _ = writeln!(
         s,
         "| {} |",
-        t.header.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | ")
+        t.header
+            .iter()
+            .map(|h| esc(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
     let _ = writeln!(s, "|{}", "---|".repeat(t.header.len()));
     for r in &t.rows {
@@ -444,10 +454,20 @@ pub fn consort_svg(c: &Consort) -> String {
             &[format!("Assessed for eligibility (n = {a})")],
         );
         let mut lines = vec![format!("Excluded (n = {e})")];
-        lines.extend(c.exclusion_reasons.iter().map(|(r, n)| format!("• {r} (n = {n})")));
+        lines.extend(
+            c.exclusion_reasons
+                .iter()
+                .map(|(r, n)| format!("• {r} (n = {n})")),
+        );
         let hx = boxed(&mut s, cx + 150.0, y + h + 10.0, 210.0, &lines);
         arrow(&mut s, cx, y + h, cx, y + h + hx + 30.0);
-        arrow(&mut s, cx, y + h + 10.0 + hx / 2.0, cx + 150.0, y + h + 10.0 + hx / 2.0);
+        arrow(
+            &mut s,
+            cx,
+            y + h + 10.0 + hx / 2.0,
+            cx + 150.0,
+            y + h + 10.0 + hx / 2.0,
+        );
         y += h + hx + 30.0;
     }
     let h = boxed(
@@ -528,9 +548,8 @@ fn table_html(t: &Table) -> String {
 
 /// One self-contained HTML page with every table and figure (inline CSS and SVG).
 pub fn report_html(r: &TrialResults) -> String {
-    let mut s = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-    );
+    let mut s =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     let _ = writeln!(s, "<title>{}</title>", xml(&r.trial));
     s.push_str(
         "<style>\nbody{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\ntable{border-collapse:collapse;margin:1em 0;font-size:13px}\nth,td{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\nthead th{border-bottom:2px solid #222}\n.note{font-size:12px;color:#555}\nfigure{display:inline-block;margin:0.5em}\n</style>\n</head>\n<body>\n",
@@ -554,7 +573,9 @@ pub fn report_html(r: &TrialResults) -> String {
     }
     s.push_str("<section id=\"figures\">\n<h2>Figures</h2>\n<h3>Figure 1. CONSORT flow diagram</h3>\n<figure>\n");
     s.push_str(&consort_svg(&r.consort));
-    s.push_str("</figure>\n<h3>Figure 2. Outcomes by visit and arm (mean ± SEM, observed values)</h3>\n");
+    s.push_str(
+        "</figure>\n<h3>Figure 2. Outcomes by visit and arm (mean ± SEM, observed values)</h3>\n",
+    );
     for t in &r.trajectories {
         s.push_str("<figure>\n");
         s.push_str(&trajectory_svg(t));

@@ -13,7 +13,8 @@ use evidentia_trial::simulate::{Design, simulate};
 use evidentia_trial::{AnalysisPlan, TrialDataset};
 
 fn plan(name: &str) -> AnalysisPlan {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/plan.toml"));
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/plan.toml"));
     AnalysisPlan::load(&p).unwrap()
 }
 
@@ -32,7 +33,11 @@ fn complete_case_recovers_the_gmfm_effect() {
     let t4 = g.visits.iter().find(|v| v.visit == "T4").unwrap();
     println!("{:?}", t4.between);
     // Design: treated +9.2 vs control +1.2 at 12 months.
-    assert!((t4.between.estimate - 8.0).abs() < 3.0, "{}", t4.between.estimate);
+    assert!(
+        (t4.between.estimate - 8.0).abs() < 3.0,
+        "{}",
+        t4.between.estimate
+    );
     assert!(t4.between.ci[0] < 8.0 && t4.between.ci[1] > 8.0);
     assert!(t4.between.p_value < 0.01);
     assert!((t4.within[1].change.estimate - 9.2).abs() < 3.0);
@@ -48,7 +53,11 @@ fn multiple_imputation_recovers_the_gmfm_effect_and_is_deterministic() {
     let (_, _, again) = cp(mi);
     let g = res.endpoints.iter().find(|o| o.name == "gmfm66").unwrap();
     let t4 = g.visits.iter().find(|v| v.visit == "T4").unwrap();
-    assert!((t4.between.estimate - 8.0).abs() < 3.0, "{}", t4.between.estimate);
+    assert!(
+        (t4.between.estimate - 8.0).abs() < 3.0,
+        "{}",
+        t4.between.estimate
+    );
     assert!(t4.between.test.contains("Rubin"));
     assert_eq!(
         serde_json::to_string(&res).unwrap(),
@@ -99,7 +108,11 @@ fn table_numbers_equal_the_stats_crate_called_directly() {
     )
     .unwrap();
     let l = arm_contrast(&design.column_names, 2).unwrap();
-    let beta: f64 = l.iter().zip(&fit.coefficients).map(|(a, c)| a * c.estimate).sum();
+    let beta: f64 = l
+        .iter()
+        .zip(&fit.coefficients)
+        .map(|(a, c)| a * c.estimate)
+        .sum();
     let g = res.endpoints.iter().find(|o| o.name == "gmfm66").unwrap();
     assert_eq!(g.visits[1].visit, "T2");
     assert!((g.visits[1].between.estimate - beta).abs() < 1e-12);
@@ -125,7 +138,11 @@ fn safety_and_consort_count_the_dataset() {
     let n: u64 = res.safety.n_per_arm.iter().sum();
     assert_eq!(n as usize, ds.participants.len());
     let any: u64 = res.safety.any_event.participants.iter().sum();
-    let mut who: Vec<&str> = ds.adverse_events.iter().map(|e| e.participant_id.as_str()).collect();
+    let mut who: Vec<&str> = ds
+        .adverse_events
+        .iter()
+        .map(|e| e.participant_id.as_str())
+        .collect();
     who.sort_unstable();
     who.dedup();
     assert_eq!(any as usize, who.len());
@@ -163,7 +180,10 @@ fn report_html_is_offline_and_holds_every_table_and_figure() {
     let _ = std::fs::remove_dir_all(&out);
     let files = evidentia_trial::report::write_report(&res, &out).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(!html.contains("http"), "report.html must not reference the network");
+    assert!(
+        !html.contains("http"),
+        "report.html must not reference the network"
+    );
     for t in evidentia_trial::report::tables(&res) {
         assert!(html.contains(&format!("<section id=\"{}\">", t.id)));
         assert!(out.join(format!("{}.md", t.id)).exists());
@@ -174,11 +194,17 @@ fn report_html_is_offline_and_holds_every_table_and_figure() {
     assert_eq!(html.matches("</svg>").count(), res.trajectories.len() + 1);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(json["endpoints"].as_array().unwrap().len(), res.endpoints.len());
+    assert_eq!(
+        json["endpoints"].as_array().unwrap().len(),
+        res.endpoints.len()
+    );
     assert!(files.iter().all(|f| f.exists()));
     // The GMFM-66 β at T4 appears in the endpoint table as printed.
     let g = res.endpoints.iter().find(|o| o.name == "gmfm66").unwrap();
     let b = &g.visits[3].between;
-    assert!(html.contains(&format!("{:.1} [{:.1}, {:.1}]", b.estimate, b.ci[0], b.ci[1])));
+    assert!(html.contains(&format!(
+        "{:.1} [{:.1}, {:.1}]",
+        b.estimate, b.ci[0], b.ci[1]
+    )));
     let _ = std::fs::remove_dir_all(&out);
 }
