@@ -101,6 +101,12 @@ pub enum TrialError {
     /// The analysis plan is malformed or inconsistent; the message names the key and line.
     #[error("{file}: {message}")]
     Plan { file: String, message: String },
+    /// A statistics routine refused; `context` names the table, outcome and visit.
+    #[error("{context}: {source}")]
+    Stats {
+        context: String,
+        source: evidentia_stats::StatsError,
+    },
     /// An option outside its domain (a block size that is not a multiple of the ratio sum, ...).
     #[error("{name} '{value}': {expected}")]
     InvalidArgument {

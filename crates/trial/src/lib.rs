@@ -14,10 +14,12 @@
 //! assert!(list.qc.strata.iter().all(|s| s.counts == vec![6, 6]));
 //! ```
 
+pub mod analysis;
 pub mod dataset;
 pub mod error;
 pub mod plan;
 pub mod randomize;
+pub mod report;
 pub mod simulate;
 
 pub use dataset::TrialDataset;
