@@ -349,23 +349,41 @@ pub fn trajectory_svg(t: &Trajectory) -> String {
         h - b,
         h - b
     );
-    for k in 0..=4 {
-        let v = ymin + (ymax - ymin) * k as f64 / 4.0;
+    // Ticks at round values (1, 2 or 5 × 10^k), about five of them.
+    let raw = (ymax - ymin) / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|st| *st >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut v = (ymin / step).ceil() * step;
+    while v <= ymax + 1e-9 * step {
         let _ = writeln!(
             s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><line x1=\"{}\" y1=\"{:.1}\" x2=\"{l}\" y2=\"{:.1}\" stroke=\"black\"/>",
             l - 6.0,
             y(v) + 4.0,
-            f(v, decimals((ymax - ymin) / 4.0))
+            f(v, (-step.log10().floor()).max(0.0) as usize),
+            l - 4.0,
+            y(v),
+            y(v)
         );
+        v += step;
     }
     if let Some((_, p)) = t.arms.first() {
+        // Labels closer than 44 px to the previous one drop to a second line.
+        let mut last = f64::NEG_INFINITY;
+        let mut lower = false;
         for q in p {
+            let xq = x(q.time);
+            lower = xq - last < 44.0 && !lower;
+            last = xq;
             let _ = writeln!(
                 s,
                 "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                x(q.time),
-                h - b + 16.0,
+                xq,
+                h - b + if lower { 30.0 } else { 16.0 },
                 xml(&q.visit)
             );
         }
@@ -438,10 +456,37 @@ fn arrow(s: &mut String, x1: f64, y1: f64, x2: f64, y2: f64) {
     );
 }
 
+/// Width the diagram needs so that the exclusion box (at centre + 150) fits.
+fn w_needed(exw: f64) -> f64 {
+    2.0 * (150.0 + exw + 10.0)
+}
+
 /// The CONSORT 2010 flow diagram (enrolment, allocation, follow-up, analysis) as SVG.
 pub fn consort_svg(c: &Consort) -> String {
-    let w = 720.0;
-    let colw = 320.0;
+    // Box widths follow the longest line (≈ 6.8 px per character at 12 px sans-serif).
+    let fit = |lines: &[String], min: f64| {
+        lines
+            .iter()
+            .map(|l| l.chars().count() as f64 * 6.8 + 24.0)
+            .fold(min, f64::max)
+    };
+    let exclusion_lines: Vec<String> = c
+        .exclusion_reasons
+        .iter()
+        .map(|(r, n)| format!("• {r} (n = {n})"))
+        .collect();
+    let arm_lines: Vec<String> = c
+        .arms
+        .iter()
+        .flat_map(|a| {
+            let mut v = vec![format!("Allocated to {} (n = {})", a.arm, a.randomized)];
+            v.extend(a.reasons.iter().map(|(r, n)| format!("• {r} (n = {n})")));
+            v
+        })
+        .collect();
+    let colw = fit(&arm_lines, 320.0);
+    let exw = fit(&exclusion_lines, 210.0);
+    let w = (2.0 * colw + 80.0).max(720.0).max(w_needed(exw));
     let mut s = String::new();
     let mut y = 10.0;
     let cx = w / 2.0;
@@ -459,7 +504,7 @@ pub fn consort_svg(c: &Consort) -> String {
                 .iter()
                 .map(|(r, n)| format!("• {r} (n = {n})")),
         );
-        let hx = boxed(&mut s, cx + 150.0, y + h + 10.0, 210.0, &lines);
+        let hx = boxed(&mut s, cx + 150.0, y + h + 10.0, exw, &lines);
         arrow(&mut s, cx, y + h, cx, y + h + hx + 30.0);
         arrow(
             &mut s,
@@ -487,6 +532,9 @@ pub fn consort_svg(c: &Consort) -> String {
                 format!("Lost to follow-up (n = {})", a.lost_to_follow_up),
                 format!("Discontinued (n = {})", a.discontinued),
             ];
+            if !a.reasons.is_empty() {
+                fu.push("Reasons:".to_string());
+            }
             fu.extend(a.reasons.iter().map(|(r, n)| format!("• {r} (n = {n})")));
             vec![
                 vec![
