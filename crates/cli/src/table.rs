@@ -54,7 +54,7 @@ impl Table {
             source,
         })?;
         let mut lines = Vec::new();
-        let (header, (picked, cols)) = each_record(
+        let (header, (_, cols)) = each_record(
             path,
             &bytes,
             |header| {

@@ -241,10 +241,7 @@ fn code_variable(
             let mut u = vals.clone();
             u.sort_unstable();
             u.dedup();
-            let codes = vals
-                .iter()
-                .map(|a| u.partition_point(|b| b < a))
-                .collect();
+            let codes = vals.iter().map(|a| u.partition_point(|b| b < a)).collect();
             (codes, u.into_iter().map(str::to_string).collect())
         }
     };
