@@ -383,7 +383,7 @@ fn clearly_full_rank(x: &[f64], n: usize, p: usize) -> bool {
             let a = dot4(col(j), col(k)) / (norms[j] * norms[k]);
             let s = a - crate::linalg::dot(&l[j * p..j * p + k], &l[k * p..k * p + k]);
             if k == j {
-                if !(s > SAFE_RATIO_SQ) {
+                if s.is_nan() || s <= SAFE_RATIO_SQ {
                     return false;
                 }
                 l[j * p + j] = s.sqrt();
