@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::error::{CliError, CliResult};
 use crate::output::{emit, fmt_num};
 use crate::provenance::Provenance;
-use crate::table::{Table, is_missing};
+use crate::table::{Columns, Table, is_missing};
 
 /// Arguments of `stats model`.
 #[derive(Debug, Args)]
@@ -127,7 +127,7 @@ struct ModelOutput {
 
 /// Reads the table columns the model needs into a frame: numeric when every
 /// present cell is a number, text otherwise.
-fn frame_of(table: &Table, names: &[String]) -> CliResult<Frame> {
+fn frame_of(table: &Columns, names: &[String]) -> CliResult<Frame> {
     let mut frame = Frame::new();
     for name in names {
         if frame.get(name).is_some() {
@@ -204,15 +204,17 @@ pub fn run(a: ModelArgs, prov: &mut Provenance, json: bool) -> CliResult<()> {
             "--groups and --time are GEE options: add --gee".into(),
         ));
     }
-    let table = Table::read(&a.data)?;
-    prov.add_input(&a.data)?;
     let ctx = || format!("{}: model {}", a.data.display(), a.formula);
-    let formula = Formula::parse(&a.formula).map_err(CliError::stats(ctx()))?;
-    let mut names = formula.columns();
+    let formula = Formula::parse(&a.formula);
+    let mut names = formula.as_ref().map(Formula::columns).unwrap_or_default();
     names.extend(a.groups.iter().cloned());
     names.extend(a.time.iter().cloned());
     names.extend(a.subject.iter().cloned());
     names.extend(a.visit.iter().cloned());
+    // Only the columns the model uses are kept (the whole file is still checked).
+    let table = Table::read_columns(&a.data, &names)?;
+    prov.add_input(&a.data)?;
+    let formula = formula.map_err(CliError::stats(ctx()))?;
     for n in &names {
         table.column(n)?;
     }

@@ -31,57 +31,58 @@ impl Table {
 
     /// Parses table bytes read from `path`.
     pub fn parse(path: &Path, bytes: &[u8]) -> CliResult<Table> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        let delimiter = match ext.as_deref() {
-            Some("tsv" | "tab") => b'\t',
-            _ => b',',
-        };
-        let bad = |message: String| CliError::Table {
-            path: path.to_path_buf(),
-            message,
-        };
-        // Skip a UTF-8 byte-order mark, which spreadsheet exports often write.
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .from_reader(bytes);
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| bad(format!("cannot read the header row: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        if header.iter().all(String::is_empty) {
-            return Err(bad("the file is empty or has no header row".into()));
-        }
         let mut rows = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    pos,
-                    expected_len,
-                    len,
-                } => bad(format!(
-                    "row {}: has {len} fields, but the header has {expected_len}",
-                    pos.as_ref().map_or(0, |p| p.line())
-                )),
-                csv::ErrorKind::Utf8 { pos, .. } => bad(format!(
-                    "row {}: not valid UTF-8",
-                    pos.as_ref().map_or(0, |p| p.line())
-                )),
-                _ => bad(format!("cannot parse: {e}")),
-            })?;
-            let line = record.position().map_or(0, |p| p.line());
-            rows.push((line, record.iter().map(str::to_string).collect()));
-        }
+        let (header, ()) = each_record(
+            path,
+            bytes,
+            |_| (),
+            |_, line, record| rows.push((line, record.iter().map(str::to_string).collect())),
+        )?;
         Ok(Table {
             path: path.to_path_buf(),
             header,
             rows,
+        })
+    }
+
+    /// Reads only the columns `names` (those the header has) of a table, each into
+    /// one text buffer: the same checks and errors as [`Table::read`] without a
+    /// string per cell.
+    pub fn read_columns(path: &Path, names: &[String]) -> CliResult<Columns> {
+        let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut lines = Vec::new();
+        let (header, (_, cols)) = each_record(
+            path,
+            &bytes,
+            |header| {
+                let mut picked: Vec<usize> = Vec::new();
+                let mut cols: Vec<(String, String, Vec<usize>)> = Vec::new();
+                for name in names {
+                    if let Some(j) = header.iter().position(|h| h == name)
+                        && !cols.iter().any(|(n, _, _)| n == name)
+                    {
+                        picked.push(j);
+                        cols.push((name.clone(), String::new(), Vec::new()));
+                    }
+                }
+                (picked, cols)
+            },
+            |(picked, cols), line, record| {
+                lines.push(line);
+                for (&j, (_, text, ends)) in picked.iter().zip(cols.iter_mut()) {
+                    text.push_str(record.get(j).unwrap_or_default());
+                    ends.push(text.len());
+                }
+            },
+        )?;
+        Ok(Columns {
+            path: path.to_path_buf(),
+            header,
+            lines,
+            cols,
         })
     }
 
@@ -99,19 +100,7 @@ impl Table {
 
     /// Parses one numeric cell; `None` when missing.
     fn number(&self, line: u64, column: &str, cell: &str) -> CliResult<Option<f64>> {
-        if is_missing(cell) {
-            return Ok(None);
-        }
-        match cell.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(Some(v)),
-            _ => Err(CliError::Cell {
-                path: self.path.clone(),
-                line,
-                column: column.to_string(),
-                value: cell.to_string(),
-                expected: "is not a number (expected a decimal number such as 12.5, or an empty cell / NA for missing)".into(),
-            }),
-        }
+        number(&self.path, line, column, cell)
     }
 
     /// A numeric column with missing cells dropped; also returns how many were missing.
@@ -202,6 +191,143 @@ impl Table {
             }
         }
         Ok((x, y, dropped))
+    }
+}
+
+/// Parses one numeric cell of `path`; `None` when missing.
+fn number(path: &Path, line: u64, column: &str, cell: &str) -> CliResult<Option<f64>> {
+    if is_missing(cell) {
+        return Ok(None);
+    }
+    match cell.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(CliError::Cell {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+            value: cell.to_string(),
+            expected: "is not a number (expected a decimal number such as 12.5, or an empty cell / NA for missing)".into(),
+        }),
+    }
+}
+
+/// Reads the header (trimmed; handed to `on_header`) and then every record with its
+/// 1-based line number, with the delimiter chosen by the extension of `path`
+/// (`.tsv` and `.tab` tab-separated, anything else comma-separated). One record
+/// buffer is reused throughout.
+fn each_record<S>(
+    path: &Path,
+    bytes: &[u8],
+    on_header: impl FnOnce(&[String]) -> S,
+    mut on_record: impl FnMut(&mut S, u64, &csv::StringRecord),
+) -> CliResult<(Vec<String>, S)> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let delimiter = match ext.as_deref() {
+        Some("tsv" | "tab") => b'\t',
+        _ => b',',
+    };
+    let bad = |message: String| CliError::Table {
+        path: path.to_path_buf(),
+        message,
+    };
+    // Skip a UTF-8 byte-order mark, which spreadsheet exports often write.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| bad(format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(bad("the file is empty or has no header row".into()));
+    }
+    let mut state = on_header(&header);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                return Err(match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        pos,
+                        expected_len,
+                        len,
+                    } => bad(format!(
+                        "row {}: has {len} fields, but the header has {expected_len}",
+                        pos.as_ref().map_or(0, |p| p.line())
+                    )),
+                    csv::ErrorKind::Utf8 { pos, .. } => bad(format!(
+                        "row {}: not valid UTF-8",
+                        pos.as_ref().map_or(0, |p| p.line())
+                    )),
+                    _ => bad(format!("cannot parse: {e}")),
+                });
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        on_record(&mut state, line, &record);
+    }
+    Ok((header, state))
+}
+
+/// Some columns of a table, each held as one text buffer with cell end offsets
+/// (from [`Table::read_columns`]).
+#[derive(Debug)]
+pub struct Columns {
+    pub path: PathBuf,
+    pub header: Vec<String>,
+    /// 1-based file line of each record.
+    lines: Vec<u64>,
+    /// (name, concatenated cells, end offset of each cell).
+    cols: Vec<(String, String, Vec<usize>)>,
+}
+
+impl Columns {
+    /// The cells of column `name`, or the error of [`Table::column`].
+    fn cells(&self, name: &str) -> CliResult<impl Iterator<Item = (u64, &str)>> {
+        let (_, text, ends) = self
+            .cols
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .ok_or_else(|| CliError::MissingColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                available: self.header.join(", "),
+            })?;
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        Ok(self
+            .lines
+            .iter()
+            .zip(starts.zip(ends))
+            .map(|(&line, (a, &b))| (line, &text[a..b])))
+    }
+
+    /// Errors unless the header has column `name` (as [`Table::column`]).
+    pub fn column(&self, name: &str) -> CliResult<()> {
+        self.cells(name).map(|_| ())
+    }
+
+    /// As [`Table::numeric_with_nan`].
+    pub fn numeric_with_nan(&self, name: &str) -> CliResult<Vec<f64>> {
+        self.cells(name)?
+            .map(|(line, cell)| Ok(number(&self.path, line, name, cell)?.unwrap_or(f64::NAN)))
+            .collect()
+    }
+
+    /// As [`Table::strings`].
+    pub fn strings(&self, name: &str) -> CliResult<Vec<String>> {
+        Ok(self
+            .cells(name)?
+            .map(|(_, cell)| cell.trim().to_string())
+            .collect())
     }
 }
 

@@ -216,34 +216,33 @@ fn code_variable(
     coding: Coding,
     n_dropped: usize,
 ) -> Result<Coded> {
-    let (values, numeric): (Vec<String>, Option<Vec<f64>>) = match col {
+    // Level index of each row and the sorted distinct levels: numerically for
+    // numeric columns, by text otherwise.
+    let (codes, levels): (Vec<usize>, Vec<String>) = match col {
         Column::Numeric(x) => {
             let vals: Vec<f64> = rows.iter().map(|&i| x[i]).collect();
             if !v.forced_factor {
                 return Ok(Coded::Numeric(vals));
             }
-            (vals.iter().map(|&x| numeric_level(x)).collect(), Some(vals))
-        }
-        Column::Text(x) => (
-            rows.iter()
-                .map(|&i| x[i].clone().unwrap_or_default())
-                .collect(),
-            None,
-        ),
-    };
-    // Sorted distinct levels: numerically for numeric columns, by text otherwise.
-    let levels: Vec<String> = match &numeric {
-        Some(vals) => {
             let mut u = vals.clone();
             u.sort_by(f64::total_cmp);
             u.dedup();
-            u.into_iter().map(numeric_level).collect()
+            let codes = vals
+                .iter()
+                .map(|&a| u.partition_point(|b| *b < a))
+                .collect();
+            (codes, u.into_iter().map(numeric_level).collect())
         }
-        None => {
-            let mut u = values.clone();
-            u.sort();
+        Column::Text(x) => {
+            let vals: Vec<&str> = rows
+                .iter()
+                .map(|&i| x[i].as_deref().unwrap_or_default())
+                .collect();
+            let mut u = vals.clone();
+            u.sort_unstable();
             u.dedup();
-            u
+            let codes = vals.iter().map(|a| u.partition_point(|b| b < a)).collect();
+            (codes, u.into_iter().map(str::to_string).collect())
         }
     };
     if levels.len() < 2 {
@@ -275,10 +274,6 @@ fn code_variable(
             Coding::Spss => levels.len() - 1,
         },
     };
-    let codes = values
-        .iter()
-        .map(|s| levels.iter().position(|l| l == s).unwrap_or(0))
-        .collect();
     Ok(Coded::Factor {
         codes,
         levels,
@@ -348,6 +343,56 @@ fn pick_contrasts(categorical: &[String], used: &mut Vec<Subterm>) -> Vec<Subter
         break;
     }
     subterms
+}
+
+/// Dot product with four partial sums (vectorizes; used only by the rank screen).
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc[0] + acc[1] + acc[2] + acc[3] + tail
+}
+
+/// A cheap screen before the pivoted QR of the rank check: the Cholesky factor of
+/// the Gram matrix of the unit-scaled columns gives, for column j, the squared
+/// ratio of its residual norm (after projecting out columns 0..j) to its norm,
+/// the quantity dqrdc2's rule compares with `RANK_TOL`. When every ratio exceeds
+/// 1e-3 (four orders of magnitude above `RANK_TOL`, far beyond the rounding error
+/// of the Gram route) the design is full rank and the QR would alias nothing;
+/// otherwise the QR decides.
+fn clearly_full_rank(x: &[f64], n: usize, p: usize) -> bool {
+    const SAFE_RATIO_SQ: f64 = 1e-6;
+    let col = |j: usize| &x[j * n..(j + 1) * n];
+    let norms: Vec<f64> = (0..p).map(|j| dot4(col(j), col(j)).sqrt()).collect();
+    if norms.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
+        return false;
+    }
+    let mut l = vec![0.0; p * p];
+    for j in 0..p {
+        for k in 0..=j {
+            let a = dot4(col(j), col(k)) / (norms[j] * norms[k]);
+            let s = a - crate::linalg::dot(&l[j * p..j * p + k], &l[k * p..k * p + k]);
+            if k == j {
+                if s.is_nan() || s <= SAFE_RATIO_SQ {
+                    return false;
+                }
+                l[j * p + j] = s.sqrt();
+            } else {
+                l[j * p + k] = s / l[k * p + k];
+            }
+        }
+    }
+    true
 }
 
 /// Builds the design matrix of `formula` on `frame` (patsy's `dmatrices` with
@@ -531,8 +576,8 @@ pub fn build_design(formula: &Formula, frame: &Frame, coding: Coding) -> Result<
             got: n,
         });
     }
-    let qr = Qr::new(&x, n, p, RANK_TOL);
-    if !qr.aliased.is_empty() {
+    let qr = (!clearly_full_rank(&x, n, p)).then(|| Qr::new(&x, n, p, RANK_TOL));
+    if let Some(qr) = qr.filter(|qr| !qr.aliased.is_empty()) {
         let names: Vec<&str> = qr
             .aliased
             .iter()

@@ -619,6 +619,75 @@ struct State<'a> {
     dmu: Vec<f64>,
     /// √v(μ) per row.
     sd: Vec<f64>,
+    /// The fixed sums of the Gaussian family (exchangeable and independence only).
+    gauss: Option<GaussianSums>,
+}
+
+/// With the Gaussian family (identity link, unit variance) Dᵢ = Xᵢ does not change
+/// between iterations, so XᵀX and, per cluster size m, Σ sᵢsᵢᵀ (sᵢ the column sums
+/// of cluster i) are summed once; then B(ρ) = XᵀX/(1 − ρ) − Σ_m c_m(ρ) Σ sᵢsᵢᵀ, from
+/// R⁻¹ = I/(1 − ρ) − c_m 11ᵀ with c_m = ρ/((1 − ρ)(1 + ρ(m − 1))).
+struct GaussianSums {
+    /// XᵀX, row-major p × p, upper triangle.
+    gram: Vec<f64>,
+    /// Xᵀy.
+    xty: Vec<f64>,
+    /// (m, Σ sᵢsᵢᵀ over the clusters of size m, upper triangle), by increasing m.
+    by_size: Vec<(usize, Vec<f64>)>,
+}
+
+impl GaussianSums {
+    fn new(d: &Clustered) -> GaussianSums {
+        let p = d.p;
+        let mut gram = vec![0.0; p * p];
+        let mut xty = vec![0.0; p];
+        let mut by_size: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+        let mut s = vec![0.0; p];
+        for c in 0..d.g() {
+            let rows = d.range(c);
+            let m = rows.len();
+            s.iter_mut().for_each(|v| *v = 0.0);
+            for i in rows {
+                let xi = &d.x[i * p..(i + 1) * p];
+                add_row_outer(&mut gram, xi);
+                for j in 0..p {
+                    s[j] += xi[j];
+                    xty[j] += xi[j] * d.y[i];
+                }
+            }
+            let acc = by_size.entry(m).or_insert_with(|| vec![0.0; p * p]);
+            add_row_outer(acc, &s);
+        }
+        GaussianSums {
+            gram,
+            xty,
+            by_size: by_size.into_iter().collect(),
+        }
+    }
+}
+
+/// Adds the upper triangle of x xᵀ to `acc` (row-major), skipping zeros of x.
+fn add_row_outer(acc: &mut [f64], x: &[f64]) {
+    let p = x.len();
+    for j in 0..p {
+        let a = x[j];
+        if a == 0.0 {
+            continue;
+        }
+        let row = &mut acc[j * p..(j + 1) * p];
+        for k in j..p {
+            row[k] += a * x[k];
+        }
+    }
+}
+
+/// Copies the upper triangle of a row-major p × p matrix to its lower triangle.
+fn symmetrize(a: &mut [f64], p: usize) {
+    for j in 0..p {
+        for k in 0..j {
+            a[j * p + k] = a[k * p + j];
+        }
+    }
 }
 
 impl State<'_> {
@@ -667,6 +736,49 @@ impl State<'_> {
         m
     }
 
+    /// Calls `f(c, uᵢ)` for every cluster with its score uᵢ = DᵢᵀVᵢ⁻¹rᵢ under the
+    /// exchangeable correlation ρ (ρ = 0: independence), by the closed form
+    /// uᵢ = Σⱼ d̃ⱼẽⱼ/(1 − ρ) − c_m (Σⱼ d̃ⱼ)(Σⱼ ẽⱼ), d̃ = D row/√v, ẽ = r/√v.
+    fn exch_cluster_scores(&self, r: f64, mut f: impl FnMut(usize, &[f64])) {
+        let d = self.data;
+        let p = d.p;
+        let inv = 1.0 / (1.0 - r);
+        let gaussian = self.family == Family::Gaussian;
+        let (mut xs, mut xe, mut u) = (vec![0.0; p], vec![0.0; p], vec![0.0; p]);
+        for cl in 0..d.g() {
+            let rows = d.range(cl);
+            let m = rows.len() as f64;
+            let c = r / (1.0 - r) / (1.0 + r * (m - 1.0));
+            xs.iter_mut().for_each(|v| *v = 0.0);
+            xe.iter_mut().for_each(|v| *v = 0.0);
+            let mut se = 0.0;
+            for i in rows {
+                let xi = &d.x[i * p..(i + 1) * p];
+                if gaussian {
+                    let e = d.y[i] - self.mu[i];
+                    se += e;
+                    for j in 0..p {
+                        xs[j] += xi[j];
+                        xe[j] += xi[j] * e;
+                    }
+                } else {
+                    let fct = self.dmu[i] / self.sd[i];
+                    let e = (d.y[i] - self.mu[i]) / self.sd[i];
+                    se += e;
+                    for j in 0..p {
+                        let a = xi[j] * fct;
+                        xs[j] += a;
+                        xe[j] += a * e;
+                    }
+                }
+            }
+            for j in 0..p {
+                u[j] = inv * xe[j] - c * xs[j] * se;
+            }
+            f(cl, &u);
+        }
+    }
+
     /// B = Σ DᵀV⁻¹D (row-major p × p, full) and the score Σ DᵀV⁻¹r.
     fn bmat_score(&self, w: &Working) -> Result<(Vec<f64>, Vec<f64>)> {
         let p = self.data.p;
@@ -677,6 +789,29 @@ impl State<'_> {
             Working::Exchangeable(r) => Some(*r),
             _ => None,
         };
+        if let (Some(r), Some(gs)) = (rho, &self.gauss) {
+            let inv = 1.0 / (1.0 - r);
+            for (b, g) in bmat.iter_mut().zip(&gs.gram) {
+                *b = inv * g;
+            }
+            for (m, ss) in &gs.by_size {
+                let c = r / (1.0 - r) / (1.0 + r * (*m as f64 - 1.0));
+                if c != 0.0 {
+                    for j in 0..p {
+                        for k in j..p {
+                            bmat[j * p + k] -= c * ss[j * p + k];
+                        }
+                    }
+                }
+            }
+            symmetrize(&mut bmat, p);
+            self.exch_cluster_scores(r, |_, u| {
+                for (s, v) in score.iter_mut().zip(u) {
+                    *s += v;
+                }
+            });
+            return Ok((bmat, score));
+        }
         if let Some(r) = rho {
             // R⁻¹ = I/(1 − ρ) − c 11ᵀ, c = ρ/((1 − ρ)(1 + ρ(m − 1))): accumulate row by row.
             let d = self.data;
@@ -1041,13 +1176,37 @@ pub fn gee(
 
     // Start: the GLM fit (response checked; the design's rank was checked by build_design).
     check_response(&data.y, options.family)?;
-    let mut beta = glm_start(&data, options.family)?;
+    let gauss = (options.family == Family::Gaussian
+        && matches!(
+            options.correlation,
+            CorrStructure::Independence | CorrStructure::Exchangeable
+        ))
+    .then(|| GaussianSums::new(&data));
+    let mut beta = match &gauss {
+        // The Gaussian IRLS converges in one step to the least-squares solution.
+        Some(gs) => {
+            let mut g = gs.gram.clone();
+            symmetrize(&mut g, p);
+            let l = cholesky(&g, p).ok_or_else(|| {
+                StatsError::invalid(
+                    "design",
+                    "GLM starting values",
+                    "became singular in the IRLS weights (perfect separation or zero fitted counts?)",
+                )
+            })?;
+            let mut b = gs.xty.clone();
+            chol_solve(&l, p, &mut b);
+            b
+        }
+        None => glm_start(&data, options.family)?,
+    };
     let mut state = State {
         data: &data,
         family: options.family,
         mu: vec![0.0; n],
         dmu: vec![0.0; n],
         sd: vec![0.0; n],
+        gauss,
     };
     state.update_means(&beta);
 
@@ -1121,7 +1280,23 @@ pub fn gee(
     let mut meat_adj = vec![0.0; p * p];
     let (mut buf, mut sol, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
     let mut u = vec![0.0; p];
+    let exch_rho = match working {
+        Working::Independence => Some(0.0),
+        Working::Exchangeable(r) => Some(r),
+        _ => None,
+    };
+    let fast_meat = match exch_rho {
+        Some(r) if matches!(kind, GeeCovariance::Robust | GeeCovariance::Naive) => {
+            state.exch_cluster_scores(r, |_, u| add_row_outer(&mut meat_lz, u));
+            symmetrize(&mut meat_lz, p);
+            true
+        }
+        _ => false,
+    };
     for c in 0..n_groups {
+        if fast_meat {
+            break;
+        }
         let m = state.cluster_rhs(c, &mut buf);
         let rows = data.range(c);
         sol.clone_from(&buf);
