@@ -49,9 +49,14 @@ struct Row {
 /// Options of `evidentia demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Directory for the meta-analysis figures (forest and funnel plot, SVG and PNG).
+    /// Directory for the demo's outputs: the simulated trial (data/, plan.toml), its
+    /// analysis (report/report.html, tables, figures) and the meta-analysis figures
+    /// (default: evidentia-demo in the system's temporary directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Seed of the simulated trial.
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +67,68 @@ struct Demo {
     reproduced: usize,
     not_reproduced: usize,
     meta_analysis: crate::demo_meta::DemoMeta,
+    simulated_trial: SimulatedTrial,
+}
+
+/// The simulate → analyze part of the demo.
+#[derive(Debug, Serialize)]
+struct SimulatedTrial {
+    design: &'static str,
+    seed: u64,
+    data: String,
+    plan: String,
+    report: String,
+    /// The primary endpoint's between-arm difference at each visit.
+    primary: Vec<PrimaryRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct PrimaryRow {
+    outcome: String,
+    visit: String,
+    estimate: f64,
+    ci: [f64; 2],
+    p_value: f64,
+}
+
+/// Simulates the CP trial, writes it with its plan, analyses it and writes the report.
+fn simulated_trial(out: &Path, seed: u64, prov: &mut Provenance) -> CliResult<SimulatedTrial> {
+    use evidentia_trial::simulate::{Design, simulate};
+    let fail = |what: &'static str| {
+        move |e: evidentia_trial::TrialError| CliError::Output(format!("demo ({what}): {e}"))
+    };
+    let data = out.join("data");
+    let ds = simulate(Design::CpRct, seed).map_err(fail("simulating the trial"))?;
+    ds.write(&data).map_err(fail("writing the simulated data"))?;
+    let plan = crate::outdir::OutDir::create(out)?
+        .write("plan.toml", Design::CpRct.example_plan().as_bytes())?;
+    prov.seed = Some(seed);
+    let res = evidentia_trial::analysis::analyze_files(&data, &plan)
+        .map_err(fail("analysing the simulated trial"))?;
+    let report_dir = out.join("report");
+    evidentia_trial::report::write_report(&res, &report_dir).map_err(fail("writing the report"))?;
+    let primary = res
+        .endpoints
+        .iter()
+        .filter(|o| o.role == "primary")
+        .flat_map(|o| {
+            o.visits.iter().map(|v| PrimaryRow {
+                outcome: o.label.clone(),
+                visit: v.visit.clone(),
+                estimate: v.between.estimate,
+                ci: v.between.ci,
+                p_value: v.between.p_value,
+            })
+        })
+        .collect();
+    Ok(SimulatedTrial {
+        design: "cp-rct",
+        seed,
+        data: data.display().to_string(),
+        plan: plan.display().to_string(),
+        report: report_dir.join("report.html").display().to_string(),
+        primary,
+    })
 }
 
 fn decimals(s: &str) -> u32 {
@@ -243,8 +310,14 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<()> {
         rows.push(row);
     }
     let reproduced = rows.iter().filter(|r| r.reproduced).count();
-    let meta_analysis = crate::demo_meta::run(&mut prov, args.out.as_deref())?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("evidentia-demo"));
+    let meta_analysis = crate::demo_meta::run(&mut prov, Some(&out.join("meta")))?;
+    let simulated_trial = simulated_trial(&out, args.seed, &mut prov)?;
     let demo = Demo {
+        simulated_trial,
         meta_analysis,
         source: "Table 1 of the UCT-MSC cerebral palsy RCT (shared/seeds/000_*): control vs UCT-MSC",
         n_per_arm: N_PER_ARM,
@@ -257,6 +330,23 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<()> {
     }
     print!("{}", render(&demo));
     print!("{}", crate::demo_meta::render(&demo.meta_analysis));
+    let t = &demo.simulated_trial;
+    print!(
+        "\nSimulated CP trial (seed {}): data in {}, analysed with {}.\n",
+        t.seed, t.data, t.plan
+    );
+    for p in &t.primary {
+        println!(
+            "  {} {}: difference {:.2} [{:.2}, {:.2}], p = {}",
+            p.outcome,
+            p.visit,
+            p.estimate,
+            p.ci[0],
+            p.ci[1],
+            fmt_p(p.p_value)
+        );
+    }
+    println!("Report: {}", t.report);
     Ok(())
 }
 

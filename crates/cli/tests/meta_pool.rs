@@ -552,3 +552,20 @@ fn forest_plot_carries_risk_of_bias_columns() {
     bad[i + 1] = short.to_str().unwrap();
     fails_with(&bad, &["Uppsala", "risk-of-bias table"]);
 }
+
+#[test]
+fn demo_simulates_and_analyses_the_cp_trial() {
+    let dir = std::env::temp_dir().join(format!("evidentia-demo-test-{}", std::process::id()));
+    let v = json(&["demo", "--out", dir.to_str().unwrap(), "--seed", "5"]);
+    let t = &v["simulated_trial"];
+    assert_eq!(t["design"], "cp-rct");
+    let report = std::fs::read_to_string(t["report"].as_str().unwrap()).unwrap();
+    assert!(report.contains("<svg") && report.contains("GMFM-66"));
+    let primary = t["primary"].as_array().unwrap();
+    assert_eq!(primary.len(), 4, "four post-baseline visits");
+    // The simulated 12-month difference is about 8 points (seed paper 000, Table 2).
+    let t4 = primary[3]["estimate"].as_f64().unwrap();
+    assert!((t4 - 8.0).abs() < 5.0, "T4 difference {t4}");
+    assert!(dir.join("meta/demo_forest.png").is_file());
+    assert!(dir.join("data/participants.csv").is_file());
+}

@@ -41,6 +41,14 @@ pub enum Design {
 }
 
 impl Design {
+    /// The example analysis plan shipped for this design (`examples/<design>/plan.toml`).
+    pub fn example_plan(self) -> &'static str {
+        match self {
+            Design::CpRct => include_str!("../../../examples/cp-rct/plan.toml"),
+            Design::Ards => include_str!("../../../examples/ards/plan.toml"),
+        }
+    }
+
     /// Parses `cp-rct` or `ards`.
     pub fn parse(s: &str) -> TrialResult<Design> {
         match s {
