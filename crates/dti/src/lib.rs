@@ -1,8 +1,8 @@
 //! # evidentia-dti
 //!
-//! Diffusion MRI, from the scanner's files to tract biomarkers. This first part owns
-//! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
-//! jitter), b0 detection, shells, and the frame the vectors are expressed in.
+//! Diffusion MRI, from the scanner's files to tract biomarkers. The gradient table:
+//! FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value jitter), b0 detection,
+//! shells, and the frame the vectors are expressed in.
 //! [`nifti`] reads NIfTI-1/2 (`.nii`, `.nii.gz`) with nibabel's affine and scaling rules
 //! and writes NIfTI-1 maps; [`bids`] finds diffusion runs in a BIDS dataset and names
 //! and describes the derivatives.
@@ -12,6 +12,20 @@
 //! definitions in TOML, examples in `crates/dti/tracts/`), [`tract_metrics`] computes tract FA/MD
 //! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
 //! phantoms with known bundle paths.
+//!
+//! The tensor stage:
+//!
+//! * [`tensor`]: per-voxel OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS fits of
+//!   voxel-major signals ([`fit_tensors`]), with per-voxel flags and outlier counts;
+//! * [`maps`]: FA, MD, AD, RD, eigenvalues, V1, colour FA, mode, tensor elements in FSL
+//!   and MRtrix orders;
+//! * [`mask`]: DIPY's `median_otsu` brain mask;
+//! * [`phantom`]: a deterministic phantom with known FA/MD/V1 for validation and demos.
+//!
+//! Fits are checked against DIPY 1.12.1 on its small datasets (`tests/tensor.rs`) and
+//! against the phantom's truth (`tests/phantom.rs`).
+//!
+//! [`gradcheck`] checks the orientation of the gradient table (as MRtrix `dwigradcheck`).
 //!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
@@ -27,16 +41,23 @@ pub mod bids;
 pub mod eig3;
 pub mod error;
 pub mod gradients;
+mod linalg;
+pub mod maps;
+pub mod mask;
 pub mod nifti;
+pub mod phantom;
 pub mod roi;
 pub mod streamlines;
+pub mod tensor;
 pub mod track;
 pub mod track_phantom;
 pub mod tract_metrics;
 pub mod volume;
 
 pub use error::{DtiError, Result};
+pub use linalg::sym_eigen3;
 pub use roi::{Hemisphere, Roi, RoiRole, RoiSet, RoiShape, TractDefinition};
 pub use streamlines::Streamlines;
+pub use tensor::{FitMethod, FitOptions, NoiseSigma, TensorFit, VoxelTensor, fit_tensors};
 pub use track::{TensorField, TrackParams, Tractogram, track};
 pub use volume::Volume;
