@@ -40,6 +40,7 @@
 pub mod bids;
 pub mod eig3;
 pub mod error;
+pub mod gradcheck;
 pub mod gradients;
 mod linalg;
 pub mod maps;
