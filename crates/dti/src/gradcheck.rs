@@ -220,8 +220,7 @@ pub fn check_gradients(
             message: format!("mask has {} voxels, the image {n}", mask.len()),
         });
     }
-    if !(options.step_voxels > 0.0 && options.step_voxels.is_finite()) || options.max_seeds == 0
-    {
+    if !(options.step_voxels > 0.0 && options.step_voxels.is_finite()) || options.max_seeds == 0 {
         return Err(DtiError::Invalid {
             what: "gradient check".into(),
             message: "step and max_seeds must be positive".into(),
@@ -253,11 +252,16 @@ pub fn check_gradients(
         .iter()
         .step_by(stride)
         .map(|&i| {
-            let (x, y, z) = (i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1]));
+            let (x, y, z) = (
+                i % dims[0],
+                (i / dims[0]) % dims[1],
+                i / (dims[0] * dims[1]),
+            );
             let v = [x as f64, y as f64, z as f64];
             let mut w = [0.0; 3];
             for (k, wk) in w.iter_mut().enumerate() {
-                *wk = affine[k][0] * v[0] + affine[k][1] * v[1] + affine[k][2] * v[2] + affine[k][3];
+                *wk =
+                    affine[k][0] * v[0] + affine[k][1] * v[1] + affine[k][2] * v[2] + affine[k][3];
             }
             w
         })
@@ -374,10 +378,18 @@ mod tests {
 
     #[test]
     fn fsl_frame_flips_x_for_positive_determinant() {
-        let a = [[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]];
+        let a = [
+            [2.0, 0.0, 0.0, 0.0],
+            [0.0, 2.0, 0.0, 0.0],
+            [0.0, 0.0, 2.0, 0.0],
+        ];
         let m = frame_to_world(&a, Frame::FslImage).unwrap();
         assert_eq!(m[0][0], -1.0);
-        let a = [[-2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]];
+        let a = [
+            [-2.0, 0.0, 0.0, 0.0],
+            [0.0, 2.0, 0.0, 0.0],
+            [0.0, 0.0, 2.0, 0.0],
+        ];
         let m = frame_to_world(&a, Frame::FslImage).unwrap();
         assert_eq!(m[0][0], -1.0);
         let singular = [[0.0; 4]; 3];

@@ -7,7 +7,11 @@ use evidentia_dti::gradients::{GradientOptions, GradientTable};
 use evidentia_dti::phantom::{PhantomOptions, generate};
 
 fn fsl_text(bvals: &[f64], bvecs: &[[f64; 3]], flip_x: bool) -> (String, String) {
-    let bval = bvals.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" ");
+    let bval = bvals
+        .iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let rows: Vec<String> = (0..3)
         .map(|k| {
             bvecs
@@ -55,5 +59,8 @@ fn identity_best_and_flipped_x_detected() {
         }
     }
     // Undoing the flip recovers the same tensors, so the same best score.
-    assert!((scores[0] - scores[1]).abs() < 1e-3 * scores[0], "{scores:?}");
+    assert!(
+        (scores[0] - scores[1]).abs() < 1e-3 * scores[0],
+        "{scores:?}"
+    );
 }
