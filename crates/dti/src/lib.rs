@@ -1,8 +1,8 @@
 //! # evidentia-dti
 //!
-//! Diffusion MRI, from the scanner's files to tract biomarkers. The gradient table:
-//! FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value jitter), b0 detection,
-//! shells, and the frame the vectors are expressed in.
+//! Diffusion MRI, from the scanner's files to tract biomarkers. This first part owns
+//! the gradient table: FSL `bval`/`bvec` parsing (both layouts, NaN rows, b-value
+//! jitter), b0 detection, shells, and the frame the vectors are expressed in.
 //! [`nifti`] reads NIfTI-1/2 (`.nii`, `.nii.gz`) with nibabel's affine and scaling rules
 //! and writes NIfTI-1 maps; [`bids`] finds diffusion runs in a BIDS dataset and names
 //! and describes the derivatives.
@@ -13,17 +13,12 @@
 //! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
 //! phantoms with known bundle paths.
 //!
-//! The tensor stage:
-//!
-//! * [`tensor`]: per-voxel OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS fits of
-//!   voxel-major signals ([`fit_tensors`]), with per-voxel flags and outlier counts;
-//! * [`maps`]: FA, MD, AD, RD, eigenvalues, V1, colour FA, mode, tensor elements in FSL
-//!   and MRtrix orders;
-//! * [`mask`]: DIPY's `median_otsu` brain mask;
-//! * [`phantom`]: a deterministic phantom with known FA/MD/V1 for validation and demos.
-//!
-//! Fits are checked against DIPY 1.12.1 on its small datasets (`tests/tensor.rs`) and
-//! against the phantom's truth (`tests/phantom.rs`).
+//! Tensor stage: [`tensor`] fits OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS to
+//! voxel-major signals ([`fit_tensors`]) with per-voxel flags and outlier counts;
+//! [`maps`] gives FA, MD, AD, RD, eigenvalues, V1, colour FA, mode and the tensor elements
+//! in FSL and MRtrix orders; [`mask`] is DIPY's `median_otsu`; [`phantom`] builds a
+//! deterministic phantom with known FA/MD/V1. Fits are checked against DIPY 1.12.1 on its
+//! small datasets (`tests/tensor.rs`) and against the phantom's truth (`tests/phantom.rs`).
 //!
 //! [`gradcheck`] checks the orientation of the gradient table (as MRtrix `dwigradcheck`).
 //!

@@ -23,6 +23,8 @@ pub(crate) const NTRI_PAD: usize = 32;
 #[inline(always)]
 pub(crate) fn cholesky_solve7(a: &[f64; NTRI_PAD], b: &[f64; 8], damping: f64) -> Option<[f64; 8]> {
     let mut l = [[0.0f64; NP]; NP];
+    // Reciprocals of the diagonal: 7 divisions instead of 35.
+    let mut inv = [0.0f64; NP];
     let mut max_diag = 0.0f64;
     for i in 0..NP {
         max_diag = max_diag.max(a[tri(i, i)]);
@@ -45,8 +47,9 @@ pub(crate) fn cholesky_solve7(a: &[f64; NTRI_PAD], b: &[f64; 8], damping: f64) -
                     return None;
                 }
                 l[i][i] = s.sqrt();
+                inv[i] = 1.0 / l[i][i];
             } else {
-                l[i][j] = s / l[j][j];
+                l[i][j] = s * inv[j];
             }
         }
     }
@@ -56,7 +59,7 @@ pub(crate) fn cholesky_solve7(a: &[f64; NTRI_PAD], b: &[f64; 8], damping: f64) -
         for k in 0..i {
             s -= l[i][k] * y[k];
         }
-        y[i] = s / l[i][i];
+        y[i] = s * inv[i];
     }
     let mut x = [0.0f64; 8];
     for i in (0..NP).rev() {
@@ -64,7 +67,7 @@ pub(crate) fn cholesky_solve7(a: &[f64; NTRI_PAD], b: &[f64; 8], damping: f64) -
         for k in i + 1..NP {
             s -= l[k][i] * x[k];
         }
-        x[i] = s / l[i][i];
+        x[i] = s * inv[i];
     }
     if x.iter().all(|v| v.is_finite()) {
         Some(x)
