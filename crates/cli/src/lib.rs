@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod demo_meta;
+pub mod dti_cmd;
 pub mod error;
 pub mod figures;
 pub mod impute_cmd;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Trial data: randomization lists, simulated trials, dataset validation.
     #[command(subcommand)]
     Trial(trial_cmd::TrialCommand),
+    /// Diffusion MRI: tensor fitting, masks, gradient checks, BIDS App, tractography.
+    #[command(subcommand)]
+    Dti(dti_cmd::DtiCommand),
 }
 
 /// Runs a parsed command line.
@@ -72,5 +76,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats(cmd) => stats_cmd::run(cmd, cli.json),
         Command::Meta(cmd) => meta_cmd::run(cmd, cli.json),
         Command::Trial(cmd) => trial_cmd::run(cmd, cli.json),
+        Command::Dti(cmd) => dti_cmd::run(cmd, cli.json),
     }
 }

@@ -20,6 +20,8 @@
 //! deterministic phantom with known FA/MD/V1. Fits are checked against DIPY 1.12.1 on its
 //! small datasets (`tests/tensor.rs`) and against the phantom's truth (`tests/phantom.rs`).
 //!
+//! [`gradcheck`] checks the orientation of the gradient table (as MRtrix `dwigradcheck`).
+//!
 //! ```
 //! use evidentia_dti::gradients::{GradientOptions, GradientTable};
 //!
@@ -33,6 +35,7 @@
 pub mod bids;
 pub mod eig3;
 pub mod error;
+pub mod gradcheck;
 pub mod gradients;
 mod linalg;
 pub mod maps;

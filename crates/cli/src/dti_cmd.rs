@@ -1,0 +1,1282 @@
+//! `evidentia dti ...`: tensor fitting, brain mask, gradient orientation check, the BIDS
+//! App, tractography and tract metrics. A thin layer over `evidentia-dti`: every result
+//! is computed in memory and written only once it is complete (maps go to a temporary
+//! folder inside the output folder and are renamed into place together), so an error
+//! never leaves partial outputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use evidentia_dti::bids::{self, BidsFilter, DwiRun, MapSidecar};
+use evidentia_dti::gradcheck::{self, GradCheck, GradCheckOptions};
+use evidentia_dti::gradients::{Frame, GradientOptions, GradientTable};
+use evidentia_dti::mask::{MedianOtsuOptions, median_otsu_volume};
+use evidentia_dti::nifti::{self, NiftiHeader, WriteOptions};
+use evidentia_dti::streamlines::{self, Streamlines, TrkHeader};
+use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, fit_tensors};
+use evidentia_dti::tract_metrics::{self, ScalarMaps, TractMetrics};
+use evidentia_dti::{DtiError, Hemisphere, RoiSet, TensorField, TrackParams, TractDefinition};
+use evidentia_dti::{Volume, maps};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{CliError, CliResult};
+use crate::output::emit;
+use crate::provenance::Provenance;
+
+/// The diffusion MRI subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DtiCommand {
+    /// Fit diffusion tensors and write FA, MD, AD, RD, L1-L3, V1, colour FA, mode and the
+    /// tensor (FSL order) as .nii.gz with the input affine, plus dti_summary.json.
+    #[command(
+        after_help = "Example:\n  evidentia dti fit --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --method wls --out fit\n\nV1 and the tensor are in the frame of the bvec file (FSL's image frame), as FSL dtifit."
+    )]
+    Fit(FitArgs),
+    /// Brain mask by median filter and Otsu threshold on the mean b0 (DIPY's median_otsu).
+    #[command(
+        after_help = "Example:\n  evidentia dti mask --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --out mask.nii.gz"
+    )]
+    Mask(MaskArgs),
+    /// Check the orientation of the gradient table (24 permutations and flips, refit and
+    /// track briefly, as MRtrix dwigradcheck).
+    #[command(
+        after_help = "Example:\n  evidentia dti check-gradients --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --json"
+    )]
+    CheckGradients(CheckArgs),
+    /// BIDS App: fit every diffusion run of a BIDS dataset and write BIDS derivatives.
+    /// Exit code 0 when every run succeeded, 2 when any failed (the others still run).
+    #[command(
+        after_help = "Example:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02"
+    )]
+    Run(RunArgs),
+    /// Deterministic tensor tractography from a tensor image written by `dti fit`.
+    #[command(
+        after_help = "Example:\n  evidentia dti track --tensor fit/dti_tensor.nii.gz --mask fit/dti_mask.nii.gz --tract crates/dti/tracts/cst_left.toml --out cst_left.trk"
+    )]
+    Track(TrackArgs),
+    /// Tract metrics (FA/MD/AD/RD over points and voxels, volume, length) and left/right
+    /// asymmetry (rFA, FNA, most affected side).
+    #[command(
+        after_help = "Example:\n  evidentia dti tract-stats --tracts cst_left.trk,cst_right.trk --maps fit --json"
+    )]
+    TractStats(TractStatsArgs),
+}
+
+/// Tensor estimation methods.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    Ols,
+    Wls,
+    Nlls,
+    Restore,
+    Irls,
+}
+
+impl From<MethodArg> for FitMethod {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Ols => FitMethod::Ols,
+            MethodArg::Wls => FitMethod::Wls,
+            MethodArg::Nlls => FitMethod::Nlls,
+            MethodArg::Restore => FitMethod::Restore,
+            MethodArg::Irls => FitMethod::Irls,
+        }
+    }
+}
+
+/// The diffusion image and its gradient files.
+#[derive(Debug, Args, Clone)]
+pub struct DwiArgs {
+    /// 4-D diffusion image (.nii or .nii.gz).
+    #[arg(long)]
+    dwi: PathBuf,
+    /// FSL b-values file.
+    #[arg(long)]
+    bval: PathBuf,
+    /// FSL b-vectors file (3×N or N×3).
+    #[arg(long)]
+    bvec: PathBuf,
+    /// Volumes with b at or below this are b0 (s/mm²).
+    #[arg(long, default_value_t = 50.0)]
+    b0_threshold: f64,
+}
+
+/// Arguments of `dti fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    input: DwiArgs,
+    /// Brain mask (non-zero = inside); without it median_otsu's mask is computed and written.
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Estimation method.
+    #[arg(long, value_enum, default_value = "wls")]
+    method: MethodArg,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Skip the gradient orientation check (QC in the summary).
+    #[arg(long)]
+    skip_gradient_check: bool,
+    /// Worker threads (default: RAYON_NUM_THREADS or all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Arguments of `dti mask`.
+#[derive(Debug, Args)]
+pub struct MaskArgs {
+    #[command(flatten)]
+    input: DwiArgs,
+    /// Output mask (.nii.gz).
+    #[arg(long)]
+    out: PathBuf,
+    /// Radius of the median filter, voxels.
+    #[arg(long, default_value_t = 4)]
+    median_radius: usize,
+    /// Median filter passes.
+    #[arg(long, default_value_t = 4)]
+    numpass: usize,
+}
+
+/// Arguments of `dti check-gradients`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    input: DwiArgs,
+    /// Brain mask (default: median_otsu).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Most seeds tracked per candidate.
+    #[arg(long, default_value_t = 2000)]
+    max_seeds: usize,
+    /// Worker threads.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Analysis level of the BIDS App.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Level {
+    Participant,
+    Group,
+}
+
+/// Arguments of `dti run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// BIDS dataset root.
+    bids_dir: PathBuf,
+    /// Output (derivative dataset) folder.
+    out_dir: PathBuf,
+    /// Analysis level (only `participant` is implemented).
+    #[arg(value_enum)]
+    level: Level,
+    /// Participant labels (with or without `sub-`); default all.
+    #[arg(long, num_args = 1..)]
+    participant_label: Vec<String>,
+    /// Session labels (with or without `ses-`); default all.
+    #[arg(long, num_args = 1..)]
+    session: Vec<String>,
+    /// Estimation method.
+    #[arg(long, value_enum, default_value = "wls")]
+    method: MethodArg,
+    /// b0 threshold (s/mm²).
+    #[arg(long, default_value_t = 50.0)]
+    b0_threshold: f64,
+    /// Skip the gradient orientation check.
+    #[arg(long)]
+    skip_gradient_check: bool,
+    /// Worker threads.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Arguments of `dti track`.
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// Tensor image from `dti fit` (6 volumes, FSL order Dxx Dxy Dxz Dyy Dyz Dzz, FSL image frame).
+    #[arg(long)]
+    tensor: PathBuf,
+    /// Tracking mask (default: voxels with a non-zero tensor).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Seed mask (default: the tracking mask).
+    #[arg(long)]
+    seed_mask: Option<PathBuf>,
+    /// Tract definition (TOML: ROIs with roles, hemisphere, parameters).
+    #[arg(long)]
+    tract: Option<PathBuf>,
+    /// Stop below this FA (default 0.2, or the tract file's).
+    #[arg(long)]
+    fa_threshold: Option<f64>,
+    /// Seed only where FA is at least this (default 0.2, or the tract file's).
+    #[arg(long)]
+    seed_fa_threshold: Option<f64>,
+    /// Largest turn between steps, degrees (default 50).
+    #[arg(long)]
+    angle: Option<f64>,
+    /// Step, mm (default 0.5).
+    #[arg(long)]
+    step: Option<f64>,
+    /// Seed grid spacing, mm (default 1).
+    #[arg(long)]
+    seed_spacing: Option<f64>,
+    /// Shortest streamline kept, mm (default 10).
+    #[arg(long)]
+    min_length: Option<f64>,
+    /// Output tractogram: .trk or .tck (a <stem>.json sidecar with the name, hemisphere,
+    /// parameters and counts is written beside it).
+    #[arg(long)]
+    out: PathBuf,
+    /// Worker threads.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Arguments of `dti tract-stats`.
+#[derive(Debug, Args)]
+pub struct TractStatsArgs {
+    /// Tractograms (.trk or .tck), comma-separated; left/right pairs (same name with
+    /// `left`/`right`) also get the asymmetry.
+    #[arg(long, value_delimiter = ',', required = true)]
+    tracts: Vec<PathBuf>,
+    /// Folder with dti_FA, dti_MD, dti_AD, dti_RD .nii.gz (as written by `dti fit`).
+    #[arg(long)]
+    maps: PathBuf,
+    /// Nodes of the along-tract profiles.
+    #[arg(long, default_value_t = 20)]
+    nodes: usize,
+    /// Lesion side (ipsilesional) for rFA; default: the most affected (lower FA) side.
+    #[arg(long)]
+    lesion: Option<String>,
+}
+
+/// Runs a `dti` subcommand.
+pub fn run(cmd: DtiCommand, json: bool) -> CliResult<()> {
+    let threads = match &cmd {
+        DtiCommand::Fit(a) => a.threads,
+        DtiCommand::CheckGradients(a) => a.threads,
+        DtiCommand::Run(a) => a.threads,
+        DtiCommand::Track(a) => a.threads,
+        DtiCommand::Mask(_) | DtiCommand::TractStats(_) => None,
+    };
+    let go = move || match cmd {
+        DtiCommand::Fit(a) => fit_cmd(a, json),
+        DtiCommand::Mask(a) => mask_cmd(a, json),
+        DtiCommand::CheckGradients(a) => check_cmd(a, json),
+        DtiCommand::Run(a) => run_cmd(a, json),
+        DtiCommand::Track(a) => track_cmd(a, json),
+        DtiCommand::TractStats(a) => stats_cmd(a, json),
+    };
+    match threads {
+        Some(0) => Err(CliError::Usage("--threads must be at least 1".into())),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| CliError::Usage(format!("cannot start {n} threads: {e}")))?
+            .install(go),
+        None => go(),
+    }
+}
+
+/// Turns a library error into a CLI error (the message already names the file).
+fn dti_err(e: DtiError) -> CliError {
+    match e {
+        DtiError::Io { file, message } => CliError::Data {
+            path: PathBuf::from(file),
+            message,
+        },
+        DtiError::Format { file, message } => CliError::Data {
+            path: PathBuf::from(file),
+            message,
+        },
+        other => CliError::Usage(other.to_string()),
+    }
+}
+
+/// Names `path` in an error that does not name a file.
+fn about(path: &Path) -> impl FnOnce(DtiError) -> CliError + '_ {
+    move |e| match e {
+        DtiError::Io { .. } | DtiError::Format { .. } | DtiError::Parse { .. } => dti_err(e),
+        other => CliError::Data {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn out_err(path: &Path, e: impl std::fmt::Display) -> CliError {
+    CliError::Output(format!("{}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs
+
+/// A diffusion image with its gradient table, voxel-major signals and checks done.
+struct Dwi {
+    header: NiftiHeader,
+    dims: [usize; 3],
+    affine: [[f64; 4]; 3],
+    gtab: GradientTable,
+    signals: Vec<f32>,
+    nonfinite_voxels: usize,
+}
+
+impl Dwi {
+    fn n_voxels(&self) -> usize {
+        self.dims.iter().product()
+    }
+}
+
+fn load_dwi(a: &DwiArgs) -> CliResult<Dwi> {
+    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold)
+}
+
+fn load_dwi_paths(dwi: &Path, bval: &Path, bvec: &Path, b0_threshold: f64) -> CliResult<Dwi> {
+    if !(b0_threshold.is_finite() && b0_threshold >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--b0-threshold must be a non-negative number, got {b0_threshold}"
+        )));
+    }
+    let gopts = GradientOptions {
+        b0_threshold,
+        ..Default::default()
+    };
+    let gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
+    let (header, vol) = nifti::read(dwi).map_err(dti_err)?;
+    let [nx, ny, nz, nt] = vol.dims();
+    if nt != gtab.len() {
+        return Err(CliError::Data {
+            path: dwi.to_path_buf(),
+            message: format!(
+                "the image has {nt} volumes but {} lists {} b-values (and {} as many vectors): \
+                 image and gradients do not match",
+                bval.display(),
+                gtab.len(),
+                bvec.display()
+            ),
+        });
+    }
+    if gtab.b0_indices().len() == gtab.len() {
+        return Err(CliError::Data {
+            path: bval.to_path_buf(),
+            message: format!(
+                "every b-value is at or below the b0 threshold {b0_threshold}: no diffusion weighting to fit"
+            ),
+        });
+    }
+    let affine = *vol.affine();
+    gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(dwi))?;
+    let signals = vol.to_voxel_major();
+    let nonfinite_voxels = signals
+        .chunks(nt)
+        .filter(|s| s.iter().any(|v| !v.is_finite()))
+        .count();
+    Ok(Dwi {
+        header,
+        dims: [nx, ny, nz],
+        affine,
+        gtab,
+        signals,
+        nonfinite_voxels,
+    })
+}
+
+/// Reads a 3-D mask (non-zero = inside) on the grid of `dims`.
+fn load_mask(path: &Path, dims: [usize; 3]) -> CliResult<Vec<bool>> {
+    let (_, vol) = nifti::read(path).map_err(dti_err)?;
+    let d = vol.dims();
+    if [d[0], d[1], d[2]] != dims || d[3] != 1 {
+        return Err(CliError::Data {
+            path: path.to_path_buf(),
+            message: format!(
+                "mask grid {:?} does not match the image grid {dims:?}",
+                &d[..if d[3] == 1 { 3 } else { 4 }]
+            ),
+        });
+    }
+    Ok(vol
+        .data()
+        .iter()
+        .map(|&v| v != 0.0 && !v.is_nan())
+        .collect())
+}
+
+/// median_otsu on the mean b0 (non-finite values read as 0).
+fn compute_mask(dwi: &Dwi, dwi_path: &Path, opts: &MedianOtsuOptions) -> CliResult<Vec<bool>> {
+    let b0 = dwi.gtab.b0_indices();
+    if b0.is_empty() {
+        return Err(CliError::Data {
+            path: dwi_path.to_path_buf(),
+            message: "no b0 volume to compute a brain mask from; give one with --mask".into(),
+        });
+    }
+    let nt = dwi.gtab.len();
+    let k = b0.len() as f64;
+    let mean: Vec<f64> = dwi
+        .signals
+        .chunks(nt)
+        .map(|s| {
+            let m = b0.iter().map(|&i| f64::from(s[i])).sum::<f64>() / k;
+            if m.is_finite() { m } else { 0.0 }
+        })
+        .collect();
+    median_otsu_volume(&mean, dwi.dims, opts).map_err(about(dwi_path))
+}
+
+// ---------------------------------------------------------------------------------------
+// Outputs
+
+/// One file to write.
+enum Payload {
+    F32(Volume<f32>),
+    U8(Volume<u8>),
+    Bytes(Vec<u8>),
+}
+
+/// Writes every file into a temporary folder inside `dir`, then renames them into `dir`;
+/// on any error the temporary folder is removed and nothing is left in `dir`.
+fn write_all(dir: &Path, files: &[(String, Payload)], wopts: &WriteOptions) -> CliResult<()> {
+    std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
+    let tmp = dir.join(format!(".evidentia-tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| out_err(&tmp, e))?;
+    let result = (|| {
+        for (name, p) in files {
+            let path = tmp.join(name);
+            match p {
+                Payload::F32(v) => nifti::write(&path, v, wopts).map_err(dti_err)?,
+                Payload::U8(v) => nifti::write(&path, v, wopts).map_err(dti_err)?,
+                Payload::Bytes(b) => nifti::write_atomic(&path, b).map_err(dti_err)?,
+            }
+        }
+        for (name, _) in files {
+            std::fs::rename(tmp.join(name), dir.join(name)).map_err(|e| out_err(dir, e))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn json_bytes<T: Serialize>(v: &T) -> CliResult<Vec<u8>> {
+    let mut s = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.to_string()))?;
+    s.push('\n');
+    Ok(s.into_bytes())
+}
+
+/// A 3-D or 4-D volume in NIfTI order from per-voxel tuples.
+fn vol4<const K: usize>(
+    dims: [usize; 3],
+    affine: [[f64; 4]; 3],
+    v: &[[f32; K]],
+) -> CliResult<Volume<f32>> {
+    let n = v.len();
+    let mut data = vec![0f32; n * K];
+    for (i, t) in v.iter().enumerate() {
+        for k in 0..K {
+            data[k * n + i] = t[k];
+        }
+    }
+    Volume::new([dims[0], dims[1], dims[2], K], affine, data).map_err(dti_err)
+}
+
+fn vol3(dims: [usize; 3], affine: [[f64; 4]; 3], v: Vec<f32>) -> CliResult<Volume<f32>> {
+    Volume::new([dims[0], dims[1], dims[2], 1], affine, v).map_err(dti_err)
+}
+
+/// One map: key (BIDS `param` value), FSL-style file stem, description, units.
+struct MapSpec {
+    key: &'static str,
+    stem: &'static str,
+    description: &'static str,
+    units: Option<&'static str>,
+}
+
+const MAP_SPECS: [MapSpec; 11] = [
+    MapSpec {
+        key: "fa",
+        stem: "dti_FA",
+        description: "Fractional anisotropy",
+        units: None,
+    },
+    MapSpec {
+        key: "md",
+        stem: "dti_MD",
+        description: "Mean diffusivity",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "ad",
+        stem: "dti_AD",
+        description: "Axial diffusivity (L1)",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "rd",
+        stem: "dti_RD",
+        description: "Radial diffusivity ((L2+L3)/2)",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "l1",
+        stem: "dti_L1",
+        description: "Largest eigenvalue",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "l2",
+        stem: "dti_L2",
+        description: "Middle eigenvalue",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "l3",
+        stem: "dti_L3",
+        description: "Smallest eigenvalue",
+        units: Some("mm^2/s"),
+    },
+    MapSpec {
+        key: "v1",
+        stem: "dti_V1",
+        description: "Principal eigenvector (3 volumes: x, y, z; FSL image frame)",
+        units: None,
+    },
+    MapSpec {
+        key: "colorfa",
+        stem: "dti_colorFA",
+        description: "Colour FA: |V1|*FA as red, green, blue (3 volumes)",
+        units: None,
+    },
+    MapSpec {
+        key: "mode",
+        stem: "dti_MO",
+        description: "Tensor mode (Ennis & Kindlmann 2006)",
+        units: None,
+    },
+    MapSpec {
+        key: "tensor",
+        stem: "dti_tensor",
+        description: "Tensor elements, FSL order Dxx Dxy Dxz Dyy Dyz Dzz (6 volumes; FSL image frame)",
+        units: Some("mm^2/s"),
+    },
+];
+
+/// The map volumes of a fit, in [`MAP_SPECS`] order.
+fn render_maps(
+    fit: &TensorFit,
+    dims: [usize; 3],
+    affine: [[f64; 4]; 3],
+) -> CliResult<Vec<Volume<f32>>> {
+    Ok(vec![
+        vol3(dims, affine, maps::fa(fit))?,
+        vol3(dims, affine, maps::md(fit))?,
+        vol3(dims, affine, maps::ad(fit))?,
+        vol3(dims, affine, maps::rd(fit))?,
+        vol3(dims, affine, maps::eigenvalue(fit, 0))?,
+        vol3(dims, affine, maps::eigenvalue(fit, 1))?,
+        vol3(dims, affine, maps::eigenvalue(fit, 2))?,
+        vol4(dims, affine, &maps::v1(fit))?,
+        vol4(dims, affine, &maps::color_fa(fit))?,
+        vol3(dims, affine, maps::mode(fit))?,
+        vol4(dims, affine, &maps::tensor_fsl(fit))?,
+    ])
+}
+
+/// QC of the gradient table itself.
+fn gradient_qc(g: &GradientTable) -> Value {
+    json!({
+        "volumes": g.len(),
+        "b0_volumes": g.b0_indices().len(),
+        "shells": g.shells().iter().map(|s| json!({"bvalue": s.bvalue, "volumes": s.volumes.len()})).collect::<Vec<_>>(),
+        "bvec_layout": g.layout(),
+        "frame": g.frame(),
+        "warnings": g.warnings(),
+    })
+}
+
+/// Everything `dti fit` computes for one image.
+struct FitResult {
+    fit: TensorFit,
+    mask: Vec<bool>,
+    mask_source: Value,
+    check: Option<GradCheck>,
+    maps: Vec<Volume<f32>>,
+}
+
+fn fit_image(
+    dwi: &Dwi,
+    dwi_path: &Path,
+    mask_path: Option<&Path>,
+    method: FitMethod,
+    gradient_check: bool,
+) -> CliResult<FitResult> {
+    let (mask, mask_source) = match mask_path {
+        Some(p) => (
+            load_mask(p, dwi.dims)?,
+            json!({"source": "file", "file": p.display().to_string()}),
+        ),
+        None => {
+            let o = MedianOtsuOptions::default();
+            (
+                compute_mask(dwi, dwi_path, &o)?,
+                json!({"source": "median_otsu", "options": o}),
+            )
+        }
+    };
+    let fit = fit_tensors(
+        &dwi.signals,
+        dwi.n_voxels(),
+        &dwi.gtab,
+        Some(&mask),
+        &FitOptions::with_method(method),
+    )
+    .map_err(about(dwi_path))?;
+    let check = if gradient_check {
+        let opts = GradCheckOptions {
+            max_seeds: 1000,
+            ..Default::default()
+        };
+        Some(
+            gradcheck::check_gradients(
+                &dwi.signals,
+                dwi.dims,
+                &dwi.affine,
+                &dwi.gtab,
+                &mask,
+                &opts,
+            )
+            .map_err(about(dwi_path))?,
+        )
+    } else {
+        None
+    };
+    let maps = render_maps(&fit, dwi.dims, dwi.affine)?;
+    Ok(FitResult {
+        fit,
+        mask,
+        mask_source,
+        check,
+        maps,
+    })
+}
+
+fn check_summary(c: &Option<GradCheck>) -> Value {
+    match c {
+        None => Value::Null,
+        Some(c) => json!({
+            "given_is_best": c.given_is_best,
+            "best": c.best_label,
+            "improvement_ratio": c.improvement_ratio,
+            "seeds": c.seeds,
+            "mean_length_mm": c.combinations.iter().map(|k| json!({"combination": k.label, "mean_length_mm": k.mean_length_mm})).collect::<Vec<_>>(),
+            "method": c.method,
+        }),
+    }
+}
+
+fn fit_summary(r: &FitResult, dwi: &Dwi, files: Value) -> Value {
+    let f = &r.fit;
+    json!({
+        "method": f.method,
+        "voxels_fitted": f.voxels_fitted,
+        "voxels_failed": f.voxels_failed,
+        "voxels_in_mask": r.mask.iter().filter(|&&m| m).count(),
+        "voxels_nonfinite_input": dwi.nonfinite_voxels,
+        "voxels_clipped": f.voxels_clipped,
+        "voxels_fallback": f.voxels_fallback,
+        "voxels_with_outliers": f.voxels_with_outliers,
+        "total_outliers": f.total_outliers,
+        "sigma": f.sigma,
+        "min_diffusivity": f.min_diffusivity,
+        "dims": dwi.dims,
+        "mask": r.mask_source,
+        "files": files,
+        "vector_frame": "V1 and tensor are in the bvec file's frame (FSL image frame)",
+        "gradients": gradient_qc(&dwi.gtab),
+        "gradient_check": check_summary(&r.check),
+    })
+}
+
+fn mask_volume(mask: &[bool], dims: [usize; 3], affine: [[f64; 4]; 3]) -> CliResult<Volume<u8>> {
+    Volume::new(
+        [dims[0], dims[1], dims[2], 1],
+        affine,
+        mask.iter().map(|&m| u8::from(m)).collect(),
+    )
+    .map_err(dti_err)
+}
+
+fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
+    let dwi = load_dwi(&a.input)?;
+    let r = fit_image(
+        &dwi,
+        &a.input.dwi,
+        a.mask.as_deref(),
+        a.method.into(),
+        !a.skip_gradient_check,
+    )?;
+    let mut files: Vec<(String, Payload)> = Vec::new();
+    let mut names = serde_json::Map::new();
+    for (spec, v) in MAP_SPECS.iter().zip(&r.maps) {
+        let name = format!("{}.nii.gz", spec.stem);
+        names.insert(spec.key.into(), Value::String(name.clone()));
+        files.push((name, Payload::F32(v.clone())));
+    }
+    if a.mask.is_none() {
+        let name = "dti_mask.nii.gz".to_string();
+        names.insert("mask".into(), Value::String(name.clone()));
+        files.push((
+            name,
+            Payload::U8(mask_volume(&r.mask, dwi.dims, dwi.affine)?),
+        ));
+    }
+    names.insert("summary".into(), Value::String("dti_summary.json".into()));
+    let mut summary = fit_summary(&r, &dwi, Value::Object(names));
+    let mut prov = Provenance::new();
+    for p in [&a.input.dwi, &a.input.bval, &a.input.bvec] {
+        prov.add_input(p)?;
+    }
+    if let Some(m) = &a.mask {
+        prov.add_input(m)?;
+    }
+    if let Value::Object(m) = &mut summary {
+        m.insert("out".into(), Value::String(a.out.display().to_string()));
+        m.insert(
+            "inputs".into(),
+            serde_json::to_value(&prov.inputs).map_err(|e| CliError::Output(e.to_string()))?,
+        );
+    }
+    files.push((
+        "dti_summary.json".into(),
+        Payload::Bytes(json_bytes(&summary)?),
+    ));
+    write_all(&a.out, &files, &WriteOptions::like(&dwi.header))?;
+    emit(&summary, &prov, json)
+}
+
+fn mask_cmd(a: MaskArgs, json: bool) -> CliResult<()> {
+    let dwi = load_dwi(&a.input)?;
+    let opts = MedianOtsuOptions {
+        median_radius: a.median_radius,
+        numpass: a.numpass,
+        dilate: 0,
+    };
+    let mask = compute_mask(&dwi, &a.input.dwi, &opts)?;
+    let vol = mask_volume(&mask, dwi.dims, dwi.affine)?;
+    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| out_err(parent, e))?;
+    }
+    nifti::write(&a.out, &vol, &WriteOptions::like(&dwi.header)).map_err(dti_err)?;
+    let mut prov = Provenance::new();
+    for p in [&a.input.dwi, &a.input.bval, &a.input.bvec] {
+        prov.add_input(p)?;
+    }
+    let result = json!({
+        "out": a.out.display().to_string(),
+        "voxels_in_mask": mask.iter().filter(|&&m| m).count(),
+        "voxels": mask.len(),
+        "method": "median_otsu",
+        "options": opts,
+    });
+    emit(&result, &prov, json)
+}
+
+fn check_cmd(a: CheckArgs, json: bool) -> CliResult<()> {
+    let dwi = load_dwi(&a.input)?;
+    let mask = match &a.mask {
+        Some(p) => load_mask(p, dwi.dims)?,
+        None => compute_mask(&dwi, &a.input.dwi, &MedianOtsuOptions::default())?,
+    };
+    let opts = GradCheckOptions {
+        max_seeds: a.max_seeds,
+        ..Default::default()
+    };
+    let check =
+        gradcheck::check_gradients(&dwi.signals, dwi.dims, &dwi.affine, &dwi.gtab, &mask, &opts)
+            .map_err(about(&a.input.dwi))?;
+    let mut prov = Provenance::new();
+    for p in [&a.input.dwi, &a.input.bval, &a.input.bvec] {
+        prov.add_input(p)?;
+    }
+    if !json {
+        eprintln!(
+            "{}",
+            if check.given_is_best {
+                "the given gradient table is the best orientation".to_string()
+            } else {
+                format!(
+                    "WARNING: the gradient table looks mis-oriented; best: {} ({:.3}× the mean streamline length)",
+                    check.best_label, check.improvement_ratio
+                )
+            }
+        );
+    }
+    emit(&check, &prov, json)
+}
+
+// ---------------------------------------------------------------------------------------
+// BIDS App
+
+#[derive(Serialize)]
+struct RunReport {
+    subject: String,
+    session: Option<String>,
+    dwi: String,
+    status: &'static str,
+    error: Option<String>,
+    outputs: Vec<String>,
+    voxels_fitted: Option<usize>,
+    voxels_failed: Option<usize>,
+    gradient_check_given_is_best: Option<bool>,
+}
+
+fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)> {
+    let dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold)?;
+    let method: FitMethod = a.method.into();
+    let r = fit_image(&dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
+    let dir = run.derivative_dir(&a.out_dir);
+    let parameters = json!({
+        "Software": format!("evidentia {}", env!("CARGO_PKG_VERSION")),
+        "Model": "tensor",
+        "FitMethod": method,
+        "B0Threshold": a.b0_threshold,
+        "Mask": r.mask_source,
+        "VoxelsFitted": r.fit.voxels_fitted,
+        "VoxelsFailed": r.fit.voxels_failed,
+        "GradientCheck": check_summary(&r.check),
+    });
+    let base = MapSidecar::for_run(run, "", None, parameters).map_err(dti_err)?;
+    let mut files: Vec<(String, Payload)> = Vec::new();
+    for (spec, v) in MAP_SPECS.iter().zip(&r.maps) {
+        let name = run.derivative_name(
+            &[("model", "tensor"), ("param", spec.key)],
+            "dwimap",
+            ".nii.gz",
+        );
+        let side = MapSidecar {
+            description: spec.description.into(),
+            units: spec.units.map(str::to_string),
+            ..base.clone()
+        };
+        let side_name = bids::sidecar_path(Path::new(&name)).display().to_string();
+        files.push((name, Payload::F32(v.clone())));
+        files.push((side_name, Payload::Bytes(json_bytes(&side)?)));
+    }
+    let mask_name = run.derivative_name(&[("desc", "brain")], "mask", ".nii.gz");
+    let mask_side = MapSidecar {
+        description: "Brain mask (median_otsu on the mean b0)".into(),
+        ..base.clone()
+    };
+    files.push((
+        bids::sidecar_path(Path::new(&mask_name))
+            .display()
+            .to_string(),
+        Payload::Bytes(json_bytes(&mask_side)?),
+    ));
+    files.push((
+        mask_name,
+        Payload::U8(mask_volume(&r.mask, dwi.dims, dwi.affine)?),
+    ));
+    write_all(&dir, &files, &WriteOptions::like(&dwi.header))?;
+    let outputs = files
+        .iter()
+        .map(|(n, _)| dir.join(n).display().to_string())
+        .collect();
+    Ok((outputs, r))
+}
+
+fn run_cmd(a: RunArgs, json: bool) -> CliResult<()> {
+    if let Level::Group = a.level {
+        return Err(CliError::Usage(
+            "the group level is not implemented yet; run the participant level".into(),
+        ));
+    }
+    let filter = BidsFilter {
+        participants: a.participant_label.clone(),
+        sessions: a.session.clone(),
+    };
+    let found = bids::discover(&a.bids_dir, &filter).map_err(dti_err)?;
+    let mut reports = Vec::new();
+    for p in &found.problems {
+        eprintln!("evidentia: problem: {p}");
+        reports.push(RunReport {
+            subject: String::new(),
+            session: None,
+            dwi: String::new(),
+            status: "failed",
+            error: Some(p.to_string()),
+            outputs: vec![],
+            voxels_fitted: None,
+            voxels_failed: None,
+            gradient_check_given_is_best: None,
+        });
+    }
+    if found.runs.is_empty() && found.problems.is_empty() {
+        return Err(CliError::Data {
+            path: a.bids_dir.clone(),
+            message: "no diffusion runs (sub-*/[ses-*/]dwi/*_dwi.nii[.gz]) found".into(),
+        });
+    }
+    if !found.runs.is_empty() {
+        std::fs::create_dir_all(&a.out_dir).map_err(|e| out_err(&a.out_dir, e))?;
+        bids::write_dataset_description(&a.out_dir, env!("CARGO_PKG_VERSION")).map_err(dti_err)?;
+    }
+    let total = found.runs.len();
+    for (i, run) in found.runs.iter().enumerate() {
+        let label = match &run.session {
+            Some(s) => format!("sub-{} ses-{s}", run.subject),
+            None => format!("sub-{}", run.subject),
+        };
+        let mut rep = RunReport {
+            subject: run.subject.clone(),
+            session: run.session.clone(),
+            dwi: run.dwi.display().to_string(),
+            status: "ok",
+            error: None,
+            outputs: vec![],
+            voxels_fitted: None,
+            voxels_failed: None,
+            gradient_check_given_is_best: None,
+        };
+        match process_run(run, &a) {
+            Ok((outputs, r)) => {
+                eprintln!(
+                    "[{}/{total}] {label}: ok ({} voxels fitted)",
+                    i + 1,
+                    r.fit.voxels_fitted
+                );
+                rep.outputs = outputs;
+                rep.voxels_fitted = Some(r.fit.voxels_fitted);
+                rep.voxels_failed = Some(r.fit.voxels_failed);
+                rep.gradient_check_given_is_best = r.check.as_ref().map(|c| c.given_is_best);
+            }
+            Err(e) => {
+                eprintln!("[{}/{total}] {label}: FAILED: {e}", i + 1);
+                rep.status = "failed";
+                rep.error = Some(e.to_string());
+            }
+        }
+        reports.push(rep);
+    }
+    let failed = reports.iter().filter(|r| r.status != "ok").count();
+    let result = json!({
+        "bids_dir": a.bids_dir.display().to_string(),
+        "out_dir": a.out_dir.display().to_string(),
+        "method": FitMethod::from(a.method),
+        "runs": reports,
+        "succeeded": reports.len() - failed,
+        "failed": failed,
+    });
+    emit(&result, &Provenance::new(), json)?;
+    if failed > 0 {
+        return Err(CliError::Data {
+            path: a.bids_dir,
+            message: format!(
+                "{failed} of {} runs failed (see the summary above)",
+                reports.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Tracking and tract metrics
+
+/// Sidecar written beside a tractogram by `dti track`.
+#[derive(Serialize, serde::Deserialize)]
+struct TractSidecar {
+    name: String,
+    hemisphere: Hemisphere,
+    #[serde(default)]
+    summary: Value,
+}
+
+fn tract_sidecar_path(p: &Path) -> PathBuf {
+    p.with_extension("json")
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum TractFormat {
+    Trk,
+    Tck,
+}
+
+fn tract_format(p: &Path) -> CliResult<TractFormat> {
+    match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("trk") => Ok(TractFormat::Trk),
+        Some("tck") => Ok(TractFormat::Tck),
+        _ => Err(CliError::Usage(format!(
+            "{}: tractogram files must end in .trk or .tck",
+            p.display()
+        ))),
+    }
+}
+
+fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
+    let format = tract_format(&a.out)?;
+    let (_, vol) = nifti::read(&a.tensor).map_err(dti_err)?;
+    let [nx, ny, nz, nt] = vol.dims();
+    if nt != 6 {
+        return Err(CliError::Data {
+            path: a.tensor.clone(),
+            message: format!(
+                "a tensor image has 6 volumes (Dxx Dxy Dxz Dyy Dyz Dzz), this one {nt}"
+            ),
+        });
+    }
+    let dims = [nx, ny, nz];
+    let affine = *vol.affine();
+    let rot = gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(&a.tensor))?;
+    let n = nx * ny * nz;
+    let data = vol.data();
+    let d: Vec<[f32; 6]> = (0..n)
+        .map(|i| {
+            let t = std::array::from_fn(|k| data[k * n + i]);
+            gradcheck::rotate_tensor_fsl(&t, &rot)
+        })
+        .collect();
+    let mask = match &a.mask {
+        Some(p) => load_mask(p, dims)?,
+        None => d
+            .iter()
+            .map(|t| t.iter().all(|v| v.is_finite()) && t[0] + t[3] + t[5] > 0.0)
+            .collect(),
+    };
+    let seed_mask = a
+        .seed_mask
+        .as_ref()
+        .map(|p| load_mask(p, dims))
+        .transpose()?;
+    let field = TensorField::new(dims, affine, d, mask).map_err(about(&a.tensor))?;
+    let (name, hemisphere, mut params, rois) = match &a.tract {
+        Some(p) => {
+            let def = TractDefinition::load(p).map_err(dti_err)?;
+            let base = p.parent().unwrap_or(Path::new("."));
+            let mut loader = |q: &Path| nifti::read(q).map(|(_, v)| v);
+            let rois = def.resolve(&field, base, &mut loader).map_err(about(p))?;
+            (def.name.clone(), def.hemisphere, def.params.clone(), rois)
+        }
+        None => {
+            let stem = a
+                .out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                stem.clone(),
+                hemisphere_from_name(&stem),
+                TrackParams::default(),
+                RoiSet::empty(),
+            )
+        }
+    };
+    if let Some(v) = a.fa_threshold {
+        params.fa_threshold = v;
+    }
+    if let Some(v) = a.seed_fa_threshold {
+        params.seed_fa_threshold = v;
+    }
+    if let Some(v) = a.angle {
+        params.angle_deg = v;
+    }
+    if let Some(v) = a.step {
+        params.step_mm = v;
+    }
+    if let Some(v) = a.seed_spacing {
+        params.seed_spacing_mm = v;
+    }
+    if let Some(v) = a.min_length {
+        params.min_length_mm = v;
+    }
+    params.validate().map_err(dti_err)?;
+    let tg = evidentia_dti::track(&field, &params, &rois, seed_mask.as_deref()).map_err(dti_err)?;
+    let mut bytes = Vec::new();
+    match format {
+        TractFormat::Tck => {
+            let mut lines = tg.header_lines();
+            lines.push(("evidentia_tract".into(), name.clone()));
+            streamlines::write_tck(&mut bytes, &tg.streamlines, &lines).map_err(dti_err)?;
+        }
+        TractFormat::Trk => {
+            let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
+            streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+        }
+    }
+    let summary = serde_json::to_value(&tg.summary).map_err(|e| CliError::Output(e.to_string()))?;
+    let side = TractSidecar {
+        name: name.clone(),
+        hemisphere,
+        summary: summary.clone(),
+    };
+    let side_path = tract_sidecar_path(&a.out);
+    let side_bytes = json_bytes(&side)?;
+    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| out_err(parent, e))?;
+    }
+    nifti::write_atomic(&a.out, &bytes).map_err(dti_err)?;
+    nifti::write_atomic(&side_path, &side_bytes).map_err(dti_err)?;
+    let sl = &tg.streamlines;
+    let lengths: f64 = (0..sl.len()).map(|i| sl.length_mm(i)).sum();
+    let mut prov = Provenance::new();
+    prov.add_input(&a.tensor)?;
+    for p in [&a.mask, &a.seed_mask, &a.tract].into_iter().flatten() {
+        prov.add_input(p)?;
+    }
+    let result = json!({
+        "out": a.out.display().to_string(),
+        "sidecar": side_path.display().to_string(),
+        "name": name,
+        "hemisphere": hemisphere,
+        "streamlines": sl.len(),
+        "points": sl.n_points(),
+        "mean_length_mm": if sl.is_empty() { Value::Null } else { json!(lengths / sl.len() as f64) },
+        "tracking": summary,
+    });
+    emit(&result, &prov, json)
+}
+
+/// `left`/`right` (or `_l`/`_r`, `-lh`/`-rh`) at the end of a name.
+fn hemisphere_from_name(stem: &str) -> Hemisphere {
+    let s = stem.to_ascii_lowercase();
+    if s.ends_with("left") || s.ends_with("_l") || s.ends_with("lh") {
+        Hemisphere::Left
+    } else if s.ends_with("right") || s.ends_with("_r") || s.ends_with("rh") {
+        Hemisphere::Right
+    } else {
+        Hemisphere::None
+    }
+}
+
+/// The name without its hemisphere suffix (to pair left and right).
+fn base_name(name: &str) -> String {
+    let s = name.to_ascii_lowercase();
+    for suf in [
+        "_left", "-left", "left", "_right", "-right", "right", "_lh", "_rh", "_l", "_r",
+    ] {
+        if let Some(b) = s.strip_suffix(suf) {
+            return b.to_string();
+        }
+    }
+    s
+}
+
+fn read_map(dir: &Path, stem: &str) -> CliResult<(Volume<f32>, PathBuf)> {
+    let p = dir.join(format!("{stem}.nii.gz"));
+    let p = if p.exists() {
+        p
+    } else {
+        dir.join(format!("{stem}.nii"))
+    };
+    let (_, v) = nifti::read(&p).map_err(dti_err)?;
+    Ok((v, p))
+}
+
+fn stats_cmd(a: TractStatsArgs, json: bool) -> CliResult<()> {
+    let lesion = match a.lesion.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("left") => Some(Hemisphere::Left),
+        Some("right") => Some(Hemisphere::Right),
+        Some(o) => {
+            return Err(CliError::Usage(format!(
+                "--lesion must be left or right, got '{o}'"
+            )));
+        }
+    };
+    let mut prov = Provenance::new();
+    let mut vols = Vec::new();
+    for stem in ["dti_FA", "dti_MD", "dti_AD", "dti_RD"] {
+        let (v, p) = read_map(&a.maps, stem)?;
+        if v.dims()[3] != 1 {
+            return Err(CliError::Data {
+                path: p,
+                message: "a scalar map must be 3-D".into(),
+            });
+        }
+        if let Some((first, _)) = vols.first() {
+            let f: &Volume<f32> = first;
+            if f.dims() != v.dims() || f.affine() != v.affine() {
+                return Err(CliError::Data {
+                    path: p,
+                    message: "grid differs from dti_FA's".into(),
+                });
+            }
+        }
+        prov.add_input(&p)?;
+        vols.push((v, p));
+    }
+    let d = vols[0].0.dims();
+    let affine = *vols[0].0.affine();
+    let mut it = vols.into_iter().map(|(v, _)| v.into_data());
+    let (fa, md, ad, rd) = match (it.next(), it.next(), it.next(), it.next()) {
+        (Some(a), Some(b), Some(c), Some(e)) => (a, b, c, e),
+        _ => return Err(CliError::Usage("four maps are needed".into())),
+    };
+    let smaps =
+        ScalarMaps::new([d[0], d[1], d[2]], affine, fa, md, ad, rd).map_err(about(&a.maps))?;
+    let mut tracts: Vec<TractMetrics> = Vec::new();
+    for p in &a.tracts {
+        let format = tract_format(p)?;
+        let bytes = std::fs::read(p).map_err(|source| CliError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        prov.add_bytes(&p.display().to_string(), &bytes);
+        let sl: Streamlines = match format {
+            TractFormat::Trk => streamlines::read_trk(&bytes).map(|t| t.streamlines),
+            TractFormat::Tck => streamlines::read_tck(&bytes).map(|t| t.streamlines),
+        }
+        .map_err(about(p))?;
+        let side_path = tract_sidecar_path(p);
+        let side: Option<TractSidecar> = std::fs::read(&side_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (name, hemi) = match side {
+            Some(s) => (s.name, s.hemisphere),
+            None => {
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let h = hemisphere_from_name(&stem);
+                (stem, h)
+            }
+        };
+        tracts.push(
+            tract_metrics::tract_metrics(&name, hemi, &sl, &smaps, a.nodes).map_err(about(p))?,
+        );
+    }
+    let mut asym = Vec::new();
+    for l in tracts.iter().filter(|t| t.hemisphere == Hemisphere::Left) {
+        let b = base_name(&l.name);
+        if let Some(r) = tracts
+            .iter()
+            .find(|t| t.hemisphere == Hemisphere::Right && base_name(&t.name) == b)
+        {
+            let x = tract_metrics::asymmetry(l, r, lesion).map_err(dti_err)?;
+            let mut v = serde_json::to_value(&x).map_err(|e| CliError::Output(e.to_string()))?;
+            if let Value::Object(m) = &mut v {
+                m.insert("tract".into(), Value::String(b));
+            }
+            asym.push(v);
+        }
+    }
+    let mut result = BTreeMap::new();
+    result.insert("metrics_version", json!(tract_metrics::METRICS_VERSION));
+    result.insert("maps", json!(a.maps.display().to_string()));
+    result.insert(
+        "tracts",
+        serde_json::to_value(&tracts).map_err(|e| CliError::Output(e.to_string()))?,
+    );
+    result.insert("asymmetry", Value::Array(asym));
+    emit(&result, &prov, json)
+}

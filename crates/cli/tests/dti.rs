@@ -1,0 +1,479 @@
+//! End-to-end tests of `evidentia dti ...` on phantoms written by the dti crate.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{evidentia, json};
+use evidentia_dti::Volume;
+use evidentia_dti::gradients::{GradientOptions, GradientTable};
+use evidentia_dti::maps;
+use evidentia_dti::mask::{MedianOtsuOptions, median_otsu};
+use evidentia_dti::nifti::{self, WriteOptions};
+use evidentia_dti::phantom::{Phantom, PhantomOptions, generate};
+use evidentia_dti::tensor::{FitMethod, FitOptions, fit_tensors};
+
+fn tmp(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("evidentia-dti-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn phantom(dims: [usize; 3]) -> Phantom {
+    generate(&PhantomOptions {
+        dims,
+        n_b0: 3,
+        n_dirs: 30,
+        corruptions: vec![],
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Writes `<dir>/<stem>.nii.gz`, `.bval`, `.bvec` (x negated when `flip_x`); returns the paths.
+fn write_phantom(ph: &Phantom, dir: &Path, stem: &str, flip_x: bool) -> [PathBuf; 3] {
+    let [nx, ny, nz] = ph.dims;
+    let (n, nt) = (nx * ny * nz, ph.bvals.len());
+    let mut data = vec![0f32; n * nt];
+    for i in 0..n {
+        for t in 0..nt {
+            data[t * n + i] = ph.signals[i * nt + t];
+        }
+    }
+    let vol = Volume::new([nx, ny, nz, nt], ph.affine, data).unwrap();
+    let dwi = dir.join(format!("{stem}.nii.gz"));
+    nifti::write(&dwi, &vol, &WriteOptions::default()).unwrap();
+    let bval = dir.join(format!("{stem}.bval"));
+    let bvec = dir.join(format!("{stem}.bvec"));
+    let b: Vec<String> = ph.bvals.iter().map(|b| b.to_string()).collect();
+    std::fs::write(&bval, b.join(" ") + "\n").unwrap();
+    let rows: Vec<String> = (0..3)
+        .map(|k| {
+            ph.bvecs
+                .iter()
+                .map(|g| {
+                    let v = if k == 0 && flip_x { -g[0] } else { g[k] };
+                    format!("{v:.8}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&bvec, rows.join("\n") + "\n").unwrap();
+    [dwi, bval, bvec]
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => vec![],
+    }
+}
+
+#[test]
+fn fit_matches_the_library_then_track_and_tract_stats() {
+    let dir = tmp("fit");
+    let ph = phantom([20, 20, 10]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let out = dir.join("fit");
+    let v = json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&bvec),
+        "--method",
+        "wls",
+        "--out",
+        &s(&out),
+    ]);
+    for k in [
+        "voxels_fitted",
+        "voxels_failed",
+        "method",
+        "files",
+        "gradient_check",
+        "gradients",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+    assert_eq!(v["method"], "wls");
+    assert_eq!(v["files"]["fa"], "dti_FA.nii.gz");
+    assert!(v["gradient_check"]["given_is_best"].is_boolean());
+    assert!(v["voxels_fitted"].as_u64().unwrap() > 500);
+    assert_eq!(v["voxels_failed"], 0);
+    for f in [
+        "dti_FA",
+        "dti_MD",
+        "dti_AD",
+        "dti_RD",
+        "dti_L1",
+        "dti_L2",
+        "dti_L3",
+        "dti_V1",
+        "dti_colorFA",
+        "dti_MO",
+        "dti_tensor",
+        "dti_mask",
+    ] {
+        assert!(out.join(format!("{f}.nii.gz")).exists(), "{f} missing");
+    }
+    assert!(out.join("dti_summary.json").exists());
+    assert!(
+        !files_in(&out).iter().any(|f| f.starts_with('.')),
+        "{:?}",
+        files_in(&out)
+    );
+
+    // The same computation through the library: identical FA, same affine.
+    let (_, img) = nifti::read(&dwi).unwrap();
+    let signals = img.to_voxel_major();
+    let g = GradientTable::from_fsl_files(&bval, &bvec, &GradientOptions::default()).unwrap();
+    let n = ph.dims.iter().product::<usize>();
+    let mask = median_otsu(
+        &signals,
+        ph.dims,
+        g.len(),
+        &g.b0_indices(),
+        &MedianOtsuOptions::default(),
+    )
+    .unwrap();
+    let fit = fit_tensors(
+        &signals,
+        n,
+        &g,
+        Some(&mask),
+        &FitOptions::with_method(FitMethod::Wls),
+    )
+    .unwrap();
+    let fa = maps::fa(&fit);
+    let (_, fa_file) = nifti::read(&out.join("dti_FA.nii.gz")).unwrap();
+    assert_eq!(fa_file.data(), &fa[..]);
+    assert_eq!(fa_file.affine(), img.affine());
+    assert_eq!(
+        v["voxels_fitted"].as_u64().unwrap() as usize,
+        fit.voxels_fitted
+    );
+    let (_, mask_file) = nifti::read(&out.join("dti_mask.nii.gz")).unwrap();
+    let m: Vec<bool> = mask_file.data().iter().map(|&x| x != 0.0).collect();
+    assert_eq!(m, mask);
+    let (_, v1) = nifti::read(&out.join("dti_V1.nii.gz")).unwrap();
+    assert_eq!(v1.dims()[3], 3);
+    let (_, t) = nifti::read(&out.join("dti_tensor.nii.gz")).unwrap();
+    assert_eq!(t.dims()[3], 6);
+
+    // Tracking (two tractograms named as a left/right pair) and tract metrics.
+    let tensor = s(&out.join("dti_tensor.nii.gz"));
+    let mask_p = s(&out.join("dti_mask.nii.gz"));
+    let left = dir.join("bundle_left.trk");
+    let right = dir.join("bundle_right.tck");
+    let t1 = json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask_p,
+        "--fa-threshold",
+        "0.2",
+        "--angle",
+        "50",
+        "--step",
+        "0.5",
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&left),
+        "--threads",
+        "2",
+    ]);
+    assert!(t1["streamlines"].as_u64().unwrap() > 0, "{t1}");
+    assert_eq!(t1["hemisphere"], "left");
+    assert_eq!(t1["tracking"]["params"]["angle_deg"], 50.0);
+    let t2 = json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask_p,
+        "--seed-spacing",
+        "3",
+        "--out",
+        &s(&right),
+        "--threads",
+        "1",
+    ]);
+    assert!(t2["streamlines"].as_u64().unwrap() > 0, "{t2}");
+    // Same seeds and parameters give the same tractogram on any thread count.
+    let again = dir.join("again_left.trk");
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask_p,
+        "--fa-threshold",
+        "0.2",
+        "--angle",
+        "50",
+        "--step",
+        "0.5",
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&again),
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(
+        std::fs::read(&left).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+
+    let st = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &format!("{},{}", s(&left), s(&right)),
+        "--maps",
+        &s(&out),
+    ]);
+    let tracts = st["tracts"].as_array().unwrap();
+    assert_eq!(tracts.len(), 2);
+    for t in tracts {
+        for k in [
+            "name",
+            "hemisphere",
+            "streamlines",
+            "mean_length_mm",
+            "volume_mm3",
+            "fa_points",
+            "fa_voxels",
+            "md_points",
+            "md_voxels",
+        ] {
+            assert!(t.get(k).is_some(), "missing {k}: {t}");
+        }
+        let fa = t["fa_points"].as_f64().unwrap();
+        assert!(fa > 0.2 && fa < 1.0, "{fa}");
+    }
+    assert_eq!(tracts[0]["streamlines"], t1["streamlines"]);
+    let asym = &st["asymmetry"][0];
+    for k in ["rfa", "fna", "most_affected"] {
+        assert!(asym.get(k).is_some(), "missing {k}: {st}");
+    }
+    let (nl, nr) = (
+        t1["streamlines"].as_f64().unwrap(),
+        t2["streamlines"].as_f64().unwrap(),
+    );
+    assert!((asym["fna"].as_f64().unwrap() - (nl - nr) / (nl + nr)).abs() < 1e-12);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_exit_2_with_the_file_named_and_no_outputs() {
+    let dir = tmp("bad");
+    let ph = phantom([8, 8, 6]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    // Truncated .nii.gz.
+    let bytes = std::fs::read(&dwi).unwrap();
+    let cut = dir.join("cut.nii.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = dir.join("out_cut");
+    let o = evidentia(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &s(&cut),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&bvec),
+        "--out",
+        &s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cut.nii.gz"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+
+    // Image and gradients disagree.
+    let short = dir.join("short.bval");
+    let b: Vec<String> = ph.bvals[..ph.bvals.len() - 1]
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    std::fs::write(&short, b.join(" ")).unwrap();
+    let sv = dir.join("short.bvec");
+    let rows: Vec<String> = (0..3)
+        .map(|k| {
+            ph.bvecs[..ph.bvecs.len() - 1]
+                .iter()
+                .map(|g| g[k].to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&sv, rows.join("\n")).unwrap();
+    let out2 = dir.join("out_dims");
+    common::fails_with(
+        &[
+            "dti",
+            "fit",
+            "--dwi",
+            &s(&dwi),
+            "--bval",
+            &s(&short),
+            "--bvec",
+            &s(&sv),
+            "--out",
+            &s(&out2),
+        ],
+        &[
+            "dwi.nii.gz",
+            "33 volumes",
+            "short.bval",
+            "32 b-values",
+            "do not match",
+        ],
+    );
+    assert!(files_in(&out2).is_empty());
+
+    // All b-values zero.
+    let zeros = dir.join("zero.bval");
+    std::fs::write(&zeros, vec!["0"; ph.bvals.len()].join(" ")).unwrap();
+    common::fails_with(
+        &[
+            "dti",
+            "fit",
+            "--dwi",
+            &s(&dwi),
+            "--bval",
+            &s(&zeros),
+            "--bvec",
+            &s(&bvec),
+            "--out",
+            &s(&dir.join("o3")),
+        ],
+        &["zero.bval", "no diffusion weighting"],
+    );
+    // Bad tractogram extension.
+    common::fails_with(
+        &[
+            "dti",
+            "track",
+            "--tensor",
+            &s(&dwi),
+            "--out",
+            &s(&dir.join("x.txt")),
+        ],
+        &[".trk or .tck"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bids_run_continues_after_a_broken_participant() {
+    let dir = tmp("bids");
+    let root = dir.join("bids");
+    let ph = phantom([10, 10, 6]);
+    for sub in ["01", "02"] {
+        let d = root.join(format!("sub-{sub}")).join("dwi");
+        std::fs::create_dir_all(&d).unwrap();
+        let stem = format!("sub-{sub}_dwi");
+        let [dwi, ..] = write_phantom(&ph, &d, &stem, false);
+        std::fs::write(d.join(format!("{stem}.json")), "{}").unwrap();
+        if sub == "02" {
+            let b = std::fs::read(&dwi).unwrap();
+            std::fs::write(&dwi, &b[..b.len() / 3]).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("dataset_description.json"),
+        r#"{"Name":"x","BIDSVersion":"1.10.0"}"#,
+    )
+    .unwrap();
+    let out = dir.join("deriv");
+    let o = evidentia(&[
+        "dti",
+        "run",
+        &s(&root),
+        &s(&out),
+        "participant",
+        "--participant-label",
+        "01",
+        "02",
+        "--method",
+        "ols",
+        "--skip-gradient-check",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["succeeded"], 1);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["runs"][0]["status"], "ok");
+    assert_eq!(v["runs"][1]["status"], "failed");
+    assert!(
+        v["runs"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sub-02_dwi.nii.gz")
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 2 runs failed"), "{err}");
+    assert!(out.join("dataset_description.json").exists());
+    let d1 = out.join("sub-01").join("dwi");
+    let fa = d1.join("sub-01_model-tensor_param-fa_dwimap.nii.gz");
+    assert!(fa.exists(), "{:?}", files_in(&d1));
+    let side: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d1.join("sub-01_model-tensor_param-fa_dwimap.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["Parameters"]["FitMethod"], "ols");
+    assert_eq!(side["SourceSHA256"].as_object().unwrap().len(), 3);
+    assert!(d1.join("sub-01_desc-brain_mask.nii.gz").exists());
+    assert!(files_in(&out.join("sub-02").join("dwi")).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_gradients_detects_a_flipped_x() {
+    let dir = tmp("gradcheck");
+    let ph = phantom([48, 48, 30]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "flipped", true);
+    let v = json(&[
+        "dti",
+        "check-gradients",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&bvec),
+        "--max-seeds",
+        "400",
+    ]);
+    assert_eq!(v["combinations"].as_array().unwrap().len(), 24);
+    assert_eq!(v["given_is_best"], false, "{v}");
+    assert_eq!(v["best_label"], "xyz, flip -x");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
