@@ -99,7 +99,8 @@ fn simulated_trial(out: &Path, seed: u64, prov: &mut Provenance) -> CliResult<Si
     };
     let data = out.join("data");
     let ds = simulate(Design::CpRct, seed).map_err(fail("simulating the trial"))?;
-    ds.write(&data).map_err(fail("writing the simulated data"))?;
+    ds.write(&data)
+        .map_err(fail("writing the simulated data"))?;
     let plan = crate::outdir::OutDir::create(out)?
         .write("plan.toml", Design::CpRct.example_plan().as_bytes())?;
     prov.seed = Some(seed);

@@ -96,6 +96,7 @@ fn fit_matches_the_library_then_track_and_tract_stats() {
         "wls",
         "--out",
         &s(&out),
+        "--check-gradients",
     ]);
     for k in [
         "voxels_fitted",
