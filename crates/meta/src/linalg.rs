@@ -64,63 +64,12 @@ impl Design {
     }
 }
 
-/// Lower Cholesky factor of a symmetric p×p matrix, or None when a pivot is
-/// not above `tol` times the largest diagonal element.
-pub(crate) fn cholesky(a: &[f64], p: usize, tol: f64) -> Option<Vec<f64>> {
-    let maxdiag = (0..p).map(|i| a[i * p + i]).fold(0.0_f64, f64::max);
-    if maxdiag <= 0.0 || !maxdiag.is_finite() {
-        return None;
-    }
-    let mut l = vec![0.0; p * p];
-    for j in 0..p {
-        let mut d = a[j * p + j];
-        for m in 0..j {
-            d -= l[j * p + m] * l[j * p + m];
-        }
-        if d.is_nan() || d <= tol * maxdiag {
-            return None;
-        }
-        let d = d.sqrt();
-        l[j * p + j] = d;
-        for i in (j + 1)..p {
-            let mut s = a[i * p + j];
-            for m in 0..j {
-                s -= l[i * p + m] * l[j * p + m];
-            }
-            l[i * p + j] = s / d;
-        }
-    }
-    Some(l)
-}
+pub(crate) use evidentia_stats::linalg::cholesky_tol as cholesky;
 
-/// Inverse of a symmetric positive-definite p×p matrix via Cholesky.
+/// Inverse of a symmetric positive-definite p×p matrix via Cholesky (pivots must exceed
+/// 1e-13 of the largest diagonal element).
 pub(crate) fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
-    let l = cholesky(a, p, 1e-13)?;
-    // invert L (lower triangular)
-    let mut li = vec![0.0; p * p];
-    for i in 0..p {
-        li[i * p + i] = 1.0 / l[i * p + i];
-        for j in 0..i {
-            let mut s = 0.0;
-            for m in j..i {
-                s -= l[i * p + m] * li[m * p + j];
-            }
-            li[i * p + j] = s / l[i * p + i];
-        }
-    }
-    // A⁻¹ = L⁻ᵀ L⁻¹
-    let mut inv = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..=i {
-            let mut s = 0.0;
-            for m in i..p {
-                s += li[m * p + i] * li[m * p + j];
-            }
-            inv[i * p + j] = s;
-            inv[j * p + i] = s;
-        }
-    }
-    Some(inv)
+    evidentia_stats::linalg::inverse_from_cholesky(&cholesky(a, p, 1e-13)?, p)
 }
 
 /// A weighted least-squares fit.

@@ -850,7 +850,10 @@ proptest! {
         idx.swap(0, (seed / 7) % k);
         let d = MetaData::new(&y, &v);
         for m in [Method::Dl, Method::Reml, Method::Pm] {
-            let o = opts(m, Test::Z).with_tight(1e-12);
+            // Near τ² = 0 Fisher scoring approaches the boundary by step halving, linearly:
+            // a 1e-12 threshold needs more than metafor's 100 iterations there.
+            let mut o = opts(m, Test::Z).with_tight(1e-12);
+            o.max_iter = 2000;
             let a = fit(&d, &o).unwrap();
             let b = fit(&d.subset(&idx), &o).unwrap();
             prop_assert!((a.estimate - b.estimate).abs() <= 1e-8 * (1.0 + a.estimate.abs()));

@@ -66,7 +66,7 @@ use crate::distributions::{Alternative, chi2_sf, f_sf, normal_quantile, z_p_valu
 use crate::error::{Result, StatsError, check_unit_interval};
 use crate::formula::Formula;
 use crate::glm::{Coefficient, Family, WaldTest};
-use crate::linalg::{chol_quadratic_form, cholesky};
+use crate::linalg::{cholesky, spd_inverse};
 
 /// Working correlation structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -343,30 +343,6 @@ fn chol_solve(l: &[f64], m: usize, b: &mut [f64]) {
         }
         b[i] = s / l[i * m + i];
     }
-}
-
-/// Inverse of a symmetric positive-definite p × p matrix (row-major) by Cholesky.
-fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
-    let l = cholesky(a, p)?;
-    let mut inv = vec![0.0; p * p];
-    let mut e = vec![0.0; p];
-    for j in 0..p {
-        e.iter_mut().for_each(|v| *v = 0.0);
-        e[j] = 1.0;
-        chol_solve(&l, p, &mut e);
-        for i in 0..p {
-            inv[i * p + j] = e[i];
-        }
-    }
-    // Symmetrize against rounding.
-    for i in 0..p {
-        for j in 0..i {
-            let v = 0.5 * (inv[i * p + j] + inv[j * p + i]);
-            inv[i * p + j] = v;
-            inv[j * p + i] = v;
-        }
-    }
-    Some(inv)
 }
 
 /// Eigen-decomposition of a symmetric m × m matrix (row-major) by cyclic Jacobi
@@ -1465,33 +1441,7 @@ impl GeeFit {
     pub fn wald_test(&self, columns: &[usize], label: &str, use_f: bool) -> Result<WaldTest> {
         let q = columns.len();
         let p = self.coefficients.len();
-        if q == 0 {
-            return Err(StatsError::invalid(
-                "Wald test",
-                label,
-                "needs at least one column",
-            ));
-        }
-        if let Some(&j) = columns.iter().find(|&&j| j >= p) {
-            return Err(StatsError::invalid("Wald test column", j, "out of range"));
-        }
-        let b: Vec<f64> = columns
-            .iter()
-            .map(|&j| self.coefficients[j].estimate)
-            .collect();
-        let v: Vec<f64> = columns
-            .iter()
-            .flat_map(|&i| columns.iter().map(move |&j| (i, j)))
-            .map(|(i, j)| self.cov_params[i][j])
-            .collect();
-        let l = cholesky(&v, q).ok_or_else(|| {
-            StatsError::invalid(
-                "Wald test",
-                label,
-                "covariance block is not positive definite",
-            )
-        })?;
-        let chi2 = chol_quadratic_form(&l, &b);
+        let chi2 = crate::glm::wald_chi2(&self.coefficients, &self.cov_params, columns, label)?;
         let (f, df_denom, p_f) = if use_f {
             if self.n_groups <= p {
                 return Err(StatsError::invalid(

@@ -489,38 +489,47 @@ pub fn glm(design: &Design, options: &GlmOptions) -> Result<ModelFit> {
     )
 }
 
+/// W = bᵀV⁻¹b for the coefficients at `columns` (b their estimates, V the block of
+/// `cov_params`), the statistic of a joint Wald test; shared by the GLM and GEE fits.
+pub(crate) fn wald_chi2(
+    coefficients: &[Coefficient],
+    cov_params: &[Vec<f64>],
+    columns: &[usize],
+    label: &str,
+) -> Result<f64> {
+    let q = columns.len();
+    if q == 0 {
+        return Err(StatsError::invalid(
+            "Wald test",
+            label,
+            "needs at least one column",
+        ));
+    }
+    if let Some(&j) = columns.iter().find(|&&j| j >= coefficients.len()) {
+        return Err(StatsError::invalid("Wald test column", j, "out of range"));
+    }
+    let b: Vec<f64> = columns.iter().map(|&j| coefficients[j].estimate).collect();
+    let v: Vec<f64> = columns
+        .iter()
+        .flat_map(|&i| columns.iter().map(move |&j| (i, j)))
+        .map(|(i, j)| cov_params[i][j])
+        .collect();
+    let l = cholesky(&v, q).ok_or_else(|| {
+        StatsError::invalid(
+            "Wald test",
+            label,
+            "covariance block is not positive definite",
+        )
+    })?;
+    Ok(chol_quadratic_form(&l, &b))
+}
+
 impl ModelFit {
     /// Joint Wald test that the coefficients at `columns` are all zero
     /// (W = bᵀ V⁻¹ b ~ χ²(q); for OLS also F = W/q on (q, n − p) df).
     pub fn wald_test(&self, columns: &[usize], label: &str) -> Result<WaldTest> {
         let q = columns.len();
-        if q == 0 {
-            return Err(StatsError::invalid(
-                "Wald test",
-                label,
-                "needs at least one column",
-            ));
-        }
-        if let Some(&j) = columns.iter().find(|&&j| j >= self.coefficients.len()) {
-            return Err(StatsError::invalid("Wald test column", j, "out of range"));
-        }
-        let b: Vec<f64> = columns
-            .iter()
-            .map(|&j| self.coefficients[j].estimate)
-            .collect();
-        let v: Vec<f64> = columns
-            .iter()
-            .flat_map(|&i| columns.iter().map(move |&j| (i, j)))
-            .map(|(i, j)| self.cov_params[i][j])
-            .collect();
-        let l = cholesky(&v, q).ok_or_else(|| {
-            StatsError::invalid(
-                "Wald test",
-                label,
-                "covariance block is not positive definite",
-            )
-        })?;
-        let chi2 = chol_quadratic_form(&l, &b);
+        let chi2 = wald_chi2(&self.coefficients, &self.cov_params, columns, label)?;
         let (f, df_denom, p_f) = if self.kind == ModelKind::Ols {
             let f = chi2 / q as f64;
             (

@@ -192,6 +192,74 @@ pub fn cholesky(a: &[f64], k: usize) -> Option<Vec<f64>> {
     Some(l)
 }
 
+/// Lower Cholesky factor L (row-major) of a symmetric k × k matrix, or `None` when a
+/// pivot is not above `tol` times the largest diagonal element (a relative singularity
+/// test; `tol = 0` only rejects non-positive pivots).
+pub fn cholesky_tol(a: &[f64], k: usize, tol: f64) -> Option<Vec<f64>> {
+    let maxdiag = (0..k).map(|i| a[i * k + i]).fold(0.0_f64, f64::max);
+    if maxdiag <= 0.0 || !maxdiag.is_finite() {
+        return None;
+    }
+    let mut l = vec![0.0; k * k];
+    for j in 0..k {
+        let mut d = a[j * k + j];
+        for m in 0..j {
+            d -= l[j * k + m] * l[j * k + m];
+        }
+        if d.is_nan() || d <= tol * maxdiag {
+            return None;
+        }
+        let d = d.sqrt();
+        l[j * k + j] = d;
+        for i in (j + 1)..k {
+            let mut s = a[i * k + j];
+            for m in 0..j {
+                s -= l[i * k + m] * l[j * k + m];
+            }
+            l[i * k + j] = s / d;
+        }
+    }
+    Some(l)
+}
+
+/// A⁻¹ = L⁻ᵀ L⁻¹ from the lower Cholesky factor L of a k × k matrix (row-major, symmetric
+/// result); `None` when a value is not finite.
+pub fn inverse_from_cholesky(l: &[f64], k: usize) -> Option<Vec<f64>> {
+    let mut li = vec![0.0; k * k];
+    for j in 0..k {
+        li[j * k + j] = 1.0 / l[j * k + j];
+        for i in j + 1..k {
+            let mut s = 0.0;
+            for m in j..i {
+                s -= l[i * k + m] * li[m * k + j];
+            }
+            li[i * k + j] = s / l[i * k + i];
+        }
+    }
+    let mut inv = vec![0.0; k * k];
+    for i in 0..k {
+        for j in 0..=i {
+            let s: f64 = (i..k).map(|m| li[m * k + i] * li[m * k + j]).sum();
+            inv[i * k + j] = s;
+            inv[j * k + i] = s;
+        }
+    }
+    inv.iter().all(|v| v.is_finite()).then_some(inv)
+}
+
+/// Inverse of a symmetric positive-definite k × k matrix (row-major) by Cholesky.
+pub fn spd_inverse(a: &[f64], k: usize) -> Option<Vec<f64>> {
+    inverse_from_cholesky(&cholesky(a, k)?, k)
+}
+
+/// Inverse and log-determinant of a symmetric positive-definite k × k matrix.
+pub fn spd_inverse_logdet(a: &[f64], k: usize) -> Option<(Vec<f64>, f64)> {
+    let l = cholesky(a, k)?;
+    let logdet = 2.0 * (0..k).map(|i| l[i * k + i].ln()).sum::<f64>();
+    let inv = inverse_from_cholesky(&l, k)?;
+    logdet.is_finite().then_some((inv, logdet))
+}
+
 /// bᵀ A⁻¹ b from the Cholesky factor L of A (forward substitution: ‖L⁻¹b‖²).
 pub fn chol_quadratic_form(l: &[f64], b: &[f64]) -> f64 {
     let k = b.len();

@@ -61,7 +61,7 @@ use crate::design::{Coding, Column, Design, Frame, build_design};
 use crate::distributions::{Alternative, f_sf, t_p_value, t_quantile};
 use crate::error::{Result, StatsError, check_unit_interval};
 use crate::formula::Formula;
-use crate::linalg::{Qr, RANK_TOL, cholesky};
+use crate::linalg::{Qr, RANK_TOL, cholesky, spd_inverse_logdet as spd_inverse};
 
 /// Covariance structure of the within-subject errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -269,37 +269,6 @@ pub struct MmrmFit {
 }
 
 // ------------------------------------------------------------ small matrices
-
-/// Inverse and log-determinant of a symmetric positive-definite k × k matrix (row-major).
-fn spd_inverse(a: &[f64], k: usize) -> Option<(Vec<f64>, f64)> {
-    let l = cholesky(a, k)?;
-    let logdet = 2.0 * (0..k).map(|i| l[i * k + i].ln()).sum::<f64>();
-    // L⁻¹ (lower), then A⁻¹ = L⁻ᵀ L⁻¹.
-    let mut li = vec![0.0; k * k];
-    for j in 0..k {
-        li[j * k + j] = 1.0 / l[j * k + j];
-        for i in j + 1..k {
-            let mut s = 0.0;
-            for m in j..i {
-                s -= l[i * k + m] * li[m * k + j];
-            }
-            li[i * k + j] = s / l[i * k + i];
-        }
-    }
-    let mut inv = vec![0.0; k * k];
-    for i in 0..k {
-        for j in 0..=i {
-            let s: f64 = (i..k).map(|m| li[m * k + i] * li[m * k + j]).sum();
-            inv[i * k + j] = s;
-            inv[j * k + i] = s;
-        }
-    }
-    if inv.iter().all(|v| v.is_finite()) && logdet.is_finite() {
-        Some((inv, logdet))
-    } else {
-        None
-    }
-}
 
 /// The sub-matrix of a t × t matrix at rows and columns `idx`.
 fn sub_block(m: &[f64], idx: &[usize], t: usize) -> Vec<f64> {
