@@ -416,6 +416,46 @@ impl GradientTable {
     }
 }
 
+impl GradientTable {
+    /// The table with each volume's direction rotated by that volume's motion rotation
+    /// (`rotations[i]`, row-major 3×3, e.g. the rotation part of the registration that
+    /// aligned volume i), so that the b-matrix follows the head: for a single-direction
+    /// acquisition R·B·Rᵀ = b·(Rg)(Rg)ᵀ (Leemans & Jones 2009, MRM 61:1336). Rotations must
+    /// be proper (orthonormal, determinant +1, to 1e-3); b0 volumes are left unchanged.
+    pub fn rotated(&self, rotations: &[[[f64; 3]; 3]]) -> Result<GradientTable> {
+        if rotations.len() != self.len() {
+            return Err(DtiError::Shape {
+                what: "motion rotations".into(),
+                message: format!("{} rotations for {} volumes", rotations.len(), self.len()),
+            });
+        }
+        let mut bvecs = Vec::with_capacity(self.len());
+        for (i, (r, g)) in rotations.iter().zip(&self.bvecs).enumerate() {
+            let rrt = |a: usize, b: usize| (0..3).map(|k| r[a][k] * r[b][k]).sum::<f64>();
+            let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+                - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+                + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+            let orthonormal = (0..3)
+                .all(|a| (0..3).all(|b| (rrt(a, b) - if a == b { 1.0 } else { 0.0 }).abs() < 1e-3));
+            if !orthonormal || (det - 1.0).abs() > 1e-3 {
+                return Err(invalid(
+                    "motion rotations",
+                    format!("volume {i}: not a proper rotation (determinant {det:.4})"),
+                ));
+            }
+            bvecs.push([
+                r[0][0] * g[0] + r[0][1] * g[1] + r[0][2] * g[2],
+                r[1][0] * g[0] + r[1][1] * g[1] + r[1][2] * g[2],
+                r[2][0] * g[0] + r[2][1] * g[1] + r[2][2] * g[2],
+            ]);
+        }
+        Ok(GradientTable {
+            bvecs,
+            ..self.clone()
+        })
+    }
+}
+
 /// Puts the real file names into errors that name a gradient file only as "bval"/"bvec".
 fn name_files(e: DtiError, bval: &std::path::Path, bvec: &std::path::Path) -> DtiError {
     let rename = |w: String| match w.as_str() {

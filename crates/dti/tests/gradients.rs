@@ -155,3 +155,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn motion_rotation_rotates_the_b_matrix() {
+    use evidentia_dti::gradients::{GradientOptions, GradientTable};
+    let g = GradientTable::from_fsl_text(
+        "0 1000 1000",
+        "0 1 0\n0 0 1\n0 0 0",
+        &GradientOptions::default(),
+    )
+    .unwrap();
+    // 90° about z for volume 1, identity elsewhere.
+    let id = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let rz = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]];
+    let r = g.rotated(&[id, rz, id]).unwrap();
+    let v = r.bvecs();
+    assert!(
+        (v[1][0]).abs() < 1e-15 && (v[1][1] - 1.0).abs() < 1e-15,
+        "{:?}",
+        v[1]
+    );
+    assert_eq!(v[2], g.bvecs()[2]);
+    // B' = R B Rᵀ: the (Dyy) entry of volume 1 carries the whole b-value.
+    let b = r.b_matrix();
+    assert!((b[1][1] - 1000.0).abs() < 1e-9 && b[1][0].abs() < 1e-9);
+    // Wrong count and improper rotations are errors.
+    assert!(g.rotated(&[id, id]).is_err());
+    let reflect = [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let e = g.rotated(&[id, reflect, id]).unwrap_err().to_string();
+    assert!(
+        e.contains("volume 1") && e.contains("not a proper rotation"),
+        "{e}"
+    );
+}
