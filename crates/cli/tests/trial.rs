@@ -1,45 +1,9 @@
 //! End-to-end tests of `evidentia trial randomize|simulate|validate`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{dir, evidentia, json as ok_json, plan, s};
 use serde_json::Value;
-
-fn evidentia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evidentia"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = evidentia(&a);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evidentia-trial-cli-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn plan(name: &str) -> String {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/plan.toml"));
-    p.to_str().unwrap().to_string()
-}
 
 #[test]
 fn randomize_writes_the_list_and_its_qc_beside_it() {

@@ -1,36 +1,9 @@
 //! End-to-end tests of `evidentia trial analyze`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{dir, evidentia, plan, s};
 use serde_json::Value;
-
-fn evidentia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evidentia"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "evidentia-analyze-cli-{}-{test}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn plan(name: &str) -> String {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/plan.toml"));
-    p.to_str().unwrap().to_string()
-}
 
 #[test]
 fn simulate_then_analyze_writes_the_report() {

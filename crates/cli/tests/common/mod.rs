@@ -55,3 +55,23 @@ pub fn meta_fixture(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// A fresh, empty per-test directory.
+pub fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("evidentia-cli-dir-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A path as &str.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The example analysis plan `examples/NAME/plan.toml`.
+pub fn plan(name: &str) -> String {
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}/plan.toml"));
+    p.to_str().unwrap().to_string()
+}
