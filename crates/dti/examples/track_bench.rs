@@ -2,16 +2,24 @@
 //! where FA ≥ 0.2), with the trial's parameters and the shipped CST definition.
 //!
 //! ```text
-//! cargo run --release -p evidentia-dti --example track_bench -- [THREADS=2] [TRACT.toml=crates/dti/tracts/cst_left.toml] [step=MM] [--whole-brain]
+//! cargo run --release -p evidentia-dti --example track_bench -- [THREADS=2] [TRACT.toml=crates/dti/tracts/cst_left.toml] [step=MM] [--whole-brain] [dump=DIR]
 //! ```
 //! Prints one JSON object per run: seeds, streamlines kept, wall seconds (tracking + ROI
 //! selection; the phantom's construction is timed separately).
+//!
+//! `dump=DIR` (used by `bench/track_vs_dipy.py`) also writes the phantom as `DIR/tensor.nii.gz`
+//! (6 volumes, FSL `dtifit` order Dxx Dxy Dxz Dyy Dyz Dzz, mm²/s), `DIR/fa.nii.gz`,
+//! `DIR/mask.nii.gz`, the selected tract as `DIR/<tract>.tck` and, with `--whole-brain`, the
+//! streamlines grown from every 8th seed as `DIR/whole_every8.tck` (the subset DIPY tracks).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use evidentia_dti::nifti::{self, WriteOptions};
 use evidentia_dti::roi::{RoiSet, TractDefinition};
-use evidentia_dti::track::{seed_points, track};
+use evidentia_dti::streamlines::{self, Streamlines};
+use evidentia_dti::track::{TensorField, seed_points, track};
+use evidentia_dti::volume::Volume;
 use evidentia_dti::track_phantom::brain_phantom;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let step: Option<f64> = args
         .iter()
         .find_map(|a| a.strip_prefix("step=").and_then(|v| v.parse().ok()));
+    let dump = args
+        .iter()
+        .find_map(|a| a.strip_prefix("dump=").map(PathBuf::from));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -44,6 +55,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             message: "mask files are not used by the benchmark".into(),
         })
     })?;
+    if let Some(dir) = &dump {
+        dump_field(&field, dir)?;
+    }
     let n_seeds = seed_points(&field, &def.params, &RoiSet::empty(), None)?.len();
 
     let t = Instant::now();
@@ -63,6 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "seeds_per_s": n_seeds as f64 / sel_s,
         })
     );
+    if let Some(dir) = &dump {
+        write_tck(&dir.join(format!("{}.tck", def.name)), &tg.streamlines)?;
+    }
     if whole {
         let t = Instant::now();
         let all = pool.install(|| track(&field, &def.params, &RoiSet::empty(), None))?;
@@ -83,6 +100,53 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "seeds_per_s": n_seeds as f64 / s,
             })
         );
+        if let Some(dir) = &dump {
+            let mut sub = Streamlines::default();
+            for (i, &seed) in all.seed_index.iter().enumerate() {
+                if seed % 8 == 0 {
+                    sub.push(all.streamlines.get(i));
+                }
+            }
+            write_tck(&dir.join("whole_every8.tck"), &sub)?;
+        }
     }
+    Ok(())
+}
+
+/// Writes the tensor field (FSL order), its FA and its mask as NIfTI for the DIPY comparison.
+fn dump_field(field: &TensorField, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let [nx, ny, nz] = field.dims();
+    let n = nx * ny * nz;
+    let mut d = vec![0f32; 6 * n];
+    for (i, t) in field.tensors().iter().enumerate() {
+        for (c, v) in t.iter().enumerate() {
+            d[c * n + i] = *v;
+        }
+    }
+    let opts = WriteOptions::default();
+    let aff = *field.affine();
+    nifti::write(
+        &dir.join("tensor.nii.gz"),
+        &Volume::new([nx, ny, nz, 6], aff, d)?,
+        &opts,
+    )?;
+    nifti::write(
+        &dir.join("fa.nii.gz"),
+        &Volume::new([nx, ny, nz, 1], aff, field.voxel_fa().to_vec())?,
+        &opts,
+    )?;
+    let mask: Vec<u8> = field.mask().iter().map(|&m| u8::from(m)).collect();
+    nifti::write(
+        &dir.join("mask.nii.gz"),
+        &Volume::new([nx, ny, nz, 1], aff, mask)?,
+        &opts,
+    )?;
+    Ok(())
+}
+
+fn write_tck(path: &Path, s: &Streamlines) -> Result<(), Box<dyn std::error::Error>> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    streamlines::write_tck(&mut w, s, &[])?;
     Ok(())
 }
