@@ -19,8 +19,8 @@ use evidentia_dti::nifti::{self, WriteOptions};
 use evidentia_dti::roi::{RoiSet, TractDefinition};
 use evidentia_dti::streamlines::{self, Streamlines};
 use evidentia_dti::track::{TensorField, seed_points, track};
-use evidentia_dti::volume::Volume;
 use evidentia_dti::track_phantom::brain_phantom;
+use evidentia_dti::volume::Volume;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
