@@ -30,3 +30,13 @@ for name,sl in [('evidentia',ev),('dipy',dl)]:
     print(name,len(sl),'endpoint FA(map, trilinear) quantiles',np.round(np.quantile(f,[.05,.25,.5,.75,.95]),3),
           'share FA<0.2',round(float((f<0.2).mean()),3),'share FA>0.3 (interior stop)',round(float((f>0.3).mean()),3),
           'ellipsoid radius of ends median',round(float(np.median(r)),3), 'share r<0.8', round(float((r<0.8).mean()),3))
+
+# Ablation: DIPY LocalTracking's EuDX getter without its neighbour-peak rules (every 64th seed).
+# ang_thr 90 keeps every neighbour's peak in the blend, total_weight 0 never stops for lack of weight.
+for tw, ang in [(0.5, 50), (0.0, 50), (0.0, 90)]:
+    pam.qa_thr, pam.ang_thr, pam.total_weight = 0.2, ang, tw
+    sl = list(T.Streamlines(T.LocalTracking(pam, sc, sub, aff, step_size=0.5, return_all=True)))
+    s, _ = T.summarise(sl, fa, inv)
+    print("LocalTracking total_weight", tw, "ang_thr", ang, {x: round(y, 4) for x, y in s.items()})
+ev_s, _ = T.summarise(ev, fa, inv)
+print("Evidentia (same subset)", {x: round(y, 4) for x, y in ev_s.items()})
