@@ -399,9 +399,13 @@ fn load_dwi_paths(
     // The compressed bytes are hashed for provenance while in memory, then handed to the
     // decoder, which frees them once inflated and decodes straight to voxel-major order.
     let bytes = nifti::read_bytes(dwi).map_err(dti_err)?;
-    let sha256 = crate::provenance::sha256_hex(&bytes);
-    let img = nifti::decode_voxel_major(&dwi.display().to_string(), bytes, kept.as_deref())
-        .map_err(dti_err)?;
+    let (img, sha256) = nifti::decode_voxel_major_with(
+        &dwi.display().to_string(),
+        bytes,
+        kept.as_deref(),
+        crate::provenance::sha256_hex,
+    );
+    let img = img.map_err(dti_err)?;
     let [nx, ny, nz, nt] = img.dims;
     check(nt, &img.affine)?;
     Ok(Dwi {

@@ -797,9 +797,39 @@ pub struct VoxelMajor {
 /// NIfTI-order f32 copy. With `keep` (one flag per grid voxel), only the kept voxels'
 /// signals are stored.
 pub fn decode_voxel_major(name: &str, bytes: Vec<u8>, keep: Option<&[bool]>) -> Result<VoxelMajor> {
-    let (hdr, raw, offset) = if is_gzip(&bytes) {
+    decode_voxel_major_with(name, bytes, keep, |_| ()).0
+}
+
+/// [`decode_voxel_major`], also running `side` on the file's bytes (e.g. a digest) on
+/// another thread while they are inflated; `side`'s result comes back even when decoding
+/// fails.
+pub fn decode_voxel_major_with<R: Send>(
+    name: &str,
+    bytes: Vec<u8>,
+    keep: Option<&[bool]>,
+    side: impl FnOnce(&[u8]) -> R + Send,
+) -> (Result<VoxelMajor>, R) {
+    let (unpacked, r) = rayon::join(|| unpack(name, &bytes), || side(&bytes));
+    let decoded = unpacked.and_then(|(hdr, raw, offset)| {
+        let raw = match raw {
+            Some(inflated) => {
+                drop(bytes);
+                inflated
+            }
+            None => bytes,
+        };
+        to_voxel_major(name, hdr, &raw, offset, keep)
+    });
+    (decoded, r)
+}
+
+/// Header, inflated bytes (`None`: the file is not compressed and holds them itself) and
+/// data offset of a single-file NIfTI.
+#[allow(clippy::type_complexity)]
+fn unpack(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Option<Vec<u8>>, usize)> {
+    if is_gzip(bytes) {
         let mut head = Vec::with_capacity(NIFTI2_HEADER_SIZE);
-        (&mut MultiGzDecoder::new(&bytes[..]))
+        (&mut MultiGzDecoder::new(bytes))
             .take(NIFTI2_HEADER_SIZE as u64)
             .read_to_end(&mut head)
             .map_err(|e| format_err(name, format!("corrupt gzip data in the header: {e}")))?;
@@ -815,11 +845,10 @@ pub fn decode_voxel_major(name: &str, bytes: Vec<u8>, keep: Option<&[bool]>) -> 
                 ),
             ));
         }
-        let raw = gunzip_exact(name, &bytes, needed)?;
-        drop(bytes);
-        (hdr, raw, offset)
+        let raw = gunzip_exact(name, bytes, needed)?;
+        Ok((hdr, Some(raw), offset))
     } else {
-        let hdr = NiftiHeader::parse(name, &bytes)?;
+        let hdr = NiftiHeader::parse(name, bytes)?;
         let (offset, n_data) = data_extent(name, &hdr)?;
         let needed = offset + n_data;
         if bytes.len() < needed {
@@ -832,8 +861,18 @@ pub fn decode_voxel_major(name: &str, bytes: Vec<u8>, keep: Option<&[bool]>) -> 
                 ),
             ));
         }
-        (hdr, bytes, offset)
-    };
+        Ok((hdr, None, offset))
+    }
+}
+
+/// The data of `raw` (from `offset`) as voxel-major f32, kept voxels only.
+fn to_voxel_major(
+    name: &str,
+    hdr: NiftiHeader,
+    raw: &[u8],
+    offset: usize,
+    keep: Option<&[bool]>,
+) -> Result<VoxelMajor> {
     let dtype = hdr.data_type()?;
     let scaling = hdr
         .slope_inter()
@@ -1420,6 +1459,45 @@ mod tests {
             for j in 0..4 {
                 assert!((back[i][j] - a[i][j]).abs() < 1e-12, "{back:?} vs {a:?}");
             }
+        }
+    }
+
+    #[test]
+    fn voxel_major_decoding_matches_read_then_transpose() {
+        let dims = [3, 4, 2, 5];
+        let n: usize = dims.iter().product();
+        let mut data: Vec<f32> = (0..n).map(|i| (i as f32) * 0.75 - 7.0).collect();
+        data[4] = f32::NAN; // voxel 4, volume 0
+        data[24 * 3 + 9] = f32::INFINITY; // voxel 9, volume 3
+        let a = [
+            [2.0, 0.0, 0.0, 1.0],
+            [0.0, 2.0, 0.0, 2.0],
+            [0.0, 0.0, 2.5, 3.0],
+        ];
+        let vol = Volume::new(dims, a, data).unwrap();
+        let plain = encode(&vol, &WriteOptions::default()).unwrap();
+        let gz = gzip(&plain, 3).unwrap();
+        let keep: Vec<bool> = (0..24).map(|v| v % 3 != 1).collect();
+        for bytes in [plain, gz] {
+            let (_, whole) = read_from_bytes("t", &bytes).unwrap();
+            let want = whole.to_voxel_major();
+            let all = decode_voxel_major("t", bytes.clone(), None).unwrap();
+            assert_eq!(all.dims, dims);
+            assert_eq!(all.affine, *whole.affine());
+            assert_eq!(all.nonfinite_voxels, 2);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&all.signals), bits(&want));
+            let some = decode_voxel_major("t", bytes.clone(), Some(&keep)).unwrap();
+            let want_some: Vec<f32> = want
+                .chunks(5)
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .flat_map(|(s, _)| s.iter().copied())
+                .collect();
+            assert_eq!(bits(&some.signals), bits(&want_some));
+            // Non-finite voxels are counted over the whole grid, kept or not.
+            assert_eq!(some.nonfinite_voxels, 2);
+            assert!(decode_voxel_major("t", bytes, Some(&keep[..5])).is_err());
         }
     }
 
