@@ -14,7 +14,7 @@ use evidentia_dti::gradients::{Frame, GradientOptions, GradientTable};
 use evidentia_dti::mask::{MedianOtsuOptions, median_otsu_volume};
 use evidentia_dti::nifti::{self, NiftiHeader, WriteOptions};
 use evidentia_dti::streamlines::{self, Streamlines, TrkHeader};
-use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, fit_tensors};
+use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, VoxelTensor, fit_tensors};
 use evidentia_dti::tract_metrics::{self, ScalarMaps, TractMetrics};
 use evidentia_dti::{DtiError, Hemisphere, RoiSet, TensorField, TrackParams, TractDefinition};
 use evidentia_dti::{Volume, maps};
@@ -323,8 +323,13 @@ struct Dwi {
     dims: [usize; 3],
     affine: [[f64; 4]; 3],
     gtab: GradientTable,
+    /// Voxel-major signals of every grid voxel, or only of the voxels of `kept`.
     signals: Vec<f32>,
+    /// The brain mask the signals were restricted to when read (`None`: whole grid).
+    kept: Option<Vec<bool>>,
     nonfinite_voxels: usize,
+    /// SHA-256 of the image file as read.
+    sha256: String,
 }
 
 impl Dwi {
@@ -334,10 +339,18 @@ impl Dwi {
 }
 
 fn load_dwi(a: &DwiArgs) -> CliResult<Dwi> {
-    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold)
+    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold, None)
 }
 
-fn load_dwi_paths(dwi: &Path, bval: &Path, bvec: &Path, b0_threshold: f64) -> CliResult<Dwi> {
+/// Reads the image and its gradients; with `keep_mask`, reads that mask (on the image's
+/// grid) too and keeps only the signals of its voxels.
+fn load_dwi_paths(
+    dwi: &Path,
+    bval: &Path,
+    bvec: &Path,
+    b0_threshold: f64,
+    keep_mask: Option<&Path>,
+) -> CliResult<Dwi> {
     if !(b0_threshold.is_finite() && b0_threshold >= 0.0) {
         return Err(CliError::Usage(format!(
             "--b0-threshold must be a non-negative number, got {b0_threshold}"
@@ -348,42 +361,62 @@ fn load_dwi_paths(dwi: &Path, bval: &Path, bvec: &Path, b0_threshold: f64) -> Cl
         ..Default::default()
     };
     let gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
-    let (header, vol) = nifti::read(dwi).map_err(dti_err)?;
-    let [nx, ny, nz, nt] = vol.dims();
-    if nt != gtab.len() {
-        return Err(CliError::Data {
-            path: dwi.to_path_buf(),
-            message: format!(
-                "the image has {nt} volumes but {} lists {} b-values (and {} as many vectors): \
-                 image and gradients do not match",
-                bval.display(),
-                gtab.len(),
-                bvec.display()
-            ),
-        });
-    }
-    if gtab.b0_indices().len() == gtab.len() {
-        return Err(CliError::Data {
-            path: bval.to_path_buf(),
-            message: format!(
-                "every b-value is at or below the b0 threshold {b0_threshold}: no diffusion weighting to fit"
-            ),
-        });
-    }
-    let affine = *vol.affine();
-    gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(dwi))?;
-    let signals = vol.to_voxel_major();
-    let nonfinite_voxels = signals
-        .chunks(nt)
-        .filter(|s| s.iter().any(|v| !v.is_finite()))
-        .count();
+    // The checks of the image against its gradients, in the order they have always run.
+    let check = |nt: usize, affine: &[[f64; 4]; 3]| -> CliResult<()> {
+        if nt != gtab.len() {
+            return Err(CliError::Data {
+                path: dwi.to_path_buf(),
+                message: format!(
+                    "the image has {nt} volumes but {} lists {} b-values (and {} as many vectors): \
+                     image and gradients do not match",
+                    bval.display(),
+                    gtab.len(),
+                    bvec.display()
+                ),
+            });
+        }
+        if gtab.b0_indices().len() == gtab.len() {
+            return Err(CliError::Data {
+                path: bval.to_path_buf(),
+                message: format!(
+                    "every b-value is at or below the b0 threshold {b0_threshold}: no diffusion weighting to fit"
+                ),
+            });
+        }
+        gradcheck::frame_to_world(affine, Frame::FslImage).map_err(about(dwi))?;
+        Ok(())
+    };
+    let kept = match keep_mask {
+        Some(p) => {
+            let hdr = nifti::read_header(dwi).map_err(dti_err)?;
+            let d = hdr.dims();
+            let affine = hdr.affine().map_err(dti_err)?;
+            check(d[3], &affine)?;
+            Some(load_mask(p, [d[0], d[1], d[2]])?)
+        }
+        None => None,
+    };
+    // The compressed bytes are hashed for provenance while in memory, then handed to the
+    // decoder, which frees them once inflated and decodes straight to voxel-major order.
+    let bytes = nifti::read_bytes(dwi).map_err(dti_err)?;
+    let (img, sha256) = nifti::decode_voxel_major_with(
+        &dwi.display().to_string(),
+        bytes,
+        kept.as_deref(),
+        crate::provenance::sha256_hex,
+    );
+    let img = img.map_err(dti_err)?;
+    let [nx, ny, nz, nt] = img.dims;
+    check(nt, &img.affine)?;
     Ok(Dwi {
-        header,
+        header: img.header,
         dims: [nx, ny, nz],
-        affine,
+        affine: img.affine,
         gtab,
-        signals,
-        nonfinite_voxels,
+        signals: img.signals,
+        kept,
+        nonfinite_voxels: img.nonfinite_voxels,
+        sha256,
     })
 }
 
@@ -577,25 +610,82 @@ const MAP_SPECS: [MapSpec; 11] = [
     },
 ];
 
-/// The map volumes of a fit, in [`MAP_SPECS`] order.
+/// Places per-voxel values of the mask voxels (grid order) on the whole grid, `fill`
+/// elsewhere; `None`: the values already cover the grid.
+fn on_grid<T: Copy>(values: Vec<T>, mask: Option<&[bool]>, fill: T) -> Vec<T> {
+    match mask {
+        None => values,
+        Some(m) => {
+            let mut it = values.into_iter();
+            m.iter()
+                .map(|&inside| if inside { it.next() } else { None }.unwrap_or(fill))
+                .collect()
+        }
+    }
+}
+
+/// The map volumes of a fit, in [`MAP_SPECS`] order. With `mask`, the fit holds the mask
+/// voxels only and every other voxel gets the value a voxel outside the mask of a
+/// whole-grid fit gets (the maps of a default [`VoxelTensor`]).
 fn render_maps(
     fit: &TensorFit,
     dims: [usize; 3],
     affine: [[f64; 4]; 3],
+    mask: Option<&[bool]>,
 ) -> CliResult<Vec<Volume<f32>>> {
+    let outside = TensorFit {
+        voxels: vec![VoxelTensor::default()],
+        ..fit_meta(fit)
+    };
+    let g1 = |f: fn(&TensorFit) -> Vec<f32>| on_grid(f(fit), mask, f(&outside)[0]);
+    let ev = |k: usize| {
+        on_grid(
+            maps::eigenvalue(fit, k),
+            mask,
+            maps::eigenvalue(&outside, k)[0],
+        )
+    };
     Ok(vec![
-        vol3(dims, affine, maps::fa(fit))?,
-        vol3(dims, affine, maps::md(fit))?,
-        vol3(dims, affine, maps::ad(fit))?,
-        vol3(dims, affine, maps::rd(fit))?,
-        vol3(dims, affine, maps::eigenvalue(fit, 0))?,
-        vol3(dims, affine, maps::eigenvalue(fit, 1))?,
-        vol3(dims, affine, maps::eigenvalue(fit, 2))?,
-        vol4(dims, affine, &maps::v1(fit))?,
-        vol4(dims, affine, &maps::color_fa(fit))?,
-        vol3(dims, affine, maps::mode(fit))?,
-        vol4(dims, affine, &maps::tensor_fsl(fit))?,
+        vol3(dims, affine, g1(maps::fa))?,
+        vol3(dims, affine, g1(maps::md))?,
+        vol3(dims, affine, g1(maps::ad))?,
+        vol3(dims, affine, g1(maps::rd))?,
+        vol3(dims, affine, ev(0))?,
+        vol3(dims, affine, ev(1))?,
+        vol3(dims, affine, ev(2))?,
+        vol4(
+            dims,
+            affine,
+            &on_grid(maps::v1(fit), mask, maps::v1(&outside)[0]),
+        )?,
+        vol4(
+            dims,
+            affine,
+            &on_grid(maps::color_fa(fit), mask, maps::color_fa(&outside)[0]),
+        )?,
+        vol3(dims, affine, g1(maps::mode))?,
+        vol4(
+            dims,
+            affine,
+            &on_grid(maps::tensor_fsl(fit), mask, maps::tensor_fsl(&outside)[0]),
+        )?,
     ])
+}
+
+/// A fit's summary fields with no voxels.
+fn fit_meta(fit: &TensorFit) -> TensorFit {
+    TensorFit {
+        method: fit.method,
+        voxels: Vec::new(),
+        voxels_fitted: fit.voxels_fitted,
+        voxels_failed: fit.voxels_failed,
+        voxels_clipped: fit.voxels_clipped,
+        voxels_fallback: fit.voxels_fallback,
+        voxels_with_outliers: fit.voxels_with_outliers,
+        total_outliers: fit.total_outliers,
+        sigma: fit.sigma,
+        min_diffusivity: fit.min_diffusivity,
+    }
 }
 
 /// QC of the gradient table itself.
@@ -619,19 +709,27 @@ struct FitResult {
     maps: Vec<Volume<f32>>,
 }
 
+/// Fits and renders the maps; the signals are freed once no longer needed (before the
+/// maps are rendered), so `dwi.signals` is empty on return.
 fn fit_image(
-    dwi: &Dwi,
+    dwi: &mut Dwi,
     dwi_path: &Path,
     mask_path: Option<&Path>,
     method: FitMethod,
     gradient_check: bool,
 ) -> CliResult<FitResult> {
-    let (mask, mask_source) = match mask_path {
-        Some(p) => (
+    let kept = dwi.kept.take();
+    let compact = kept.is_some();
+    let (mask, mask_source) = match (kept, mask_path) {
+        (Some(m), Some(p)) => (
+            m,
+            json!({"source": "file", "file": p.display().to_string()}),
+        ),
+        (None, Some(p)) => (
             load_mask(p, dwi.dims)?,
             json!({"source": "file", "file": p.display().to_string()}),
         ),
-        None => {
+        (_, None) => {
             let o = MedianOtsuOptions::default();
             (
                 compute_mask(dwi, dwi_path, &o)?,
@@ -639,13 +737,26 @@ fn fit_image(
             )
         }
     };
-    let fit = fit_tensors(
-        &dwi.signals,
-        dwi.n_voxels(),
-        &dwi.gtab,
-        Some(&mask),
-        &FitOptions::with_method(method),
-    )
+    if compact && gradient_check {
+        return Err(CliError::Output(
+            "internal: the gradient check needs the signals of the whole grid".into(),
+        ));
+    }
+    let options = FitOptions::with_method(method);
+    // Signals read for the mask voxels only: fit those (each voxel's fit is independent
+    // of the others) and place the maps on the grid below.
+    let fit = if compact {
+        let n = mask.iter().filter(|&&m| m).count();
+        fit_tensors(&dwi.signals, n, &dwi.gtab, None, &options)
+    } else {
+        fit_tensors(
+            &dwi.signals,
+            dwi.n_voxels(),
+            &dwi.gtab,
+            Some(&mask),
+            &options,
+        )
+    }
     .map_err(about(dwi_path))?;
     let check = if gradient_check {
         let opts = GradCheckOptions {
@@ -666,7 +777,8 @@ fn fit_image(
     } else {
         None
     };
-    let maps = render_maps(&fit, dwi.dims, dwi.affine)?;
+    dwi.signals = Vec::new();
+    let maps = render_maps(&fit, dwi.dims, dwi.affine, compact.then_some(&mask[..]))?;
     Ok(FitResult {
         fit,
         mask,
@@ -723,9 +835,19 @@ fn mask_volume(mask: &[bool], dims: [usize; 3], affine: [[f64; 4]; 3]) -> CliRes
 }
 
 fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
-    let dwi = load_dwi(&a.input)?;
-    let r = fit_image(
-        &dwi,
+    let method: FitMethod = a.method.into();
+    // With a mask file, no gradient check and no background noise estimate (which reads
+    // the voxels outside the mask), only the mask voxels' signals need to be held.
+    let mask_only = !a.check_gradients && !matches!(method, FitMethod::Restore | FitMethod::Irls);
+    let mut dwi = load_dwi_paths(
+        &a.input.dwi,
+        &a.input.bval,
+        &a.input.bvec,
+        a.input.b0_threshold,
+        a.mask.as_deref().filter(|_| mask_only),
+    )?;
+    let mut r = fit_image(
+        &mut dwi,
         &a.input.dwi,
         a.mask.as_deref(),
         a.method.into(),
@@ -733,10 +855,13 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     )?;
     let mut files: Vec<(String, Payload)> = Vec::new();
     let mut names = serde_json::Map::new();
-    for (spec, v) in MAP_SPECS.iter().zip(&r.maps) {
+    // Only the counts of the fit are needed from here on: free the per-voxel tensors and
+    // move the maps into the files to write.
+    r.fit.voxels = Vec::new();
+    for (spec, v) in MAP_SPECS.iter().zip(std::mem::take(&mut r.maps)) {
         let name = format!("{}.nii.gz", spec.stem);
         names.insert(spec.key.into(), Value::String(name.clone()));
-        files.push((name, Payload::F32(v.clone())));
+        files.push((name, Payload::F32(v)));
     }
     if a.mask.is_none() {
         let name = "dti_mask.nii.gz".to_string();
@@ -749,7 +874,8 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     names.insert("summary".into(), Value::String("dti_summary.json".into()));
     let mut summary = fit_summary(&r, &dwi, Value::Object(names));
     let mut prov = Provenance::new();
-    for p in [&a.input.dwi, &a.input.bval, &a.input.bvec] {
+    prov.add_digest(&a.input.dwi.display().to_string(), dwi.sha256.clone());
+    for p in [&a.input.bval, &a.input.bvec] {
         prov.add_input(p)?;
     }
     if let Some(m) = &a.mask {
@@ -851,9 +977,9 @@ struct RunReport {
 }
 
 fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)> {
-    let dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold)?;
+    let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None)?;
     let method: FitMethod = a.method.into();
-    let r = fit_image(&dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
+    let r = fit_image(&mut dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
     let dir = run.derivative_dir(&a.out_dir);
     let parameters = json!({
         "Software": format!("evidentia {}", env!("CARGO_PKG_VERSION")),

@@ -57,11 +57,22 @@ impl Provenance {
 
     /// Records an input already held in memory (embedded data, or a file read once).
     pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) {
-        let digest = Sha256::digest(bytes);
-        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.add_digest(name, sha256_hex(bytes));
+    }
+
+    /// Records an input whose digest ([`sha256_hex`]) was computed while it was read.
+    pub fn add_digest(&mut self, name: &str, sha256: String) {
         self.inputs.push(InputFile {
             path: name.to_string(),
             sha256,
         });
     }
+}
+
+/// SHA-256 of bytes as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -721,6 +721,11 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
     NiftiHeader::parse(&name, &head)
 }
 
+/// Reads a file's bytes (for [`decode_voxel_major`]), with [`read`]'s error on failure.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| io_err(path, e))
+}
+
 /// Reads a `.nii` or `.nii.gz` file: header and data as f32 after scaling.
 pub fn read(path: &Path) -> Result<(NiftiHeader, Volume<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
@@ -769,6 +774,179 @@ pub fn read_from_bytes(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Volume<
         let vol = decode_volume(name, &hdr, &bytes[offset..needed])?;
         Ok((hdr, vol))
     }
+}
+
+/// A 4-D image decoded voxel-major (see [`decode_voxel_major`]).
+#[derive(Debug, Clone)]
+pub struct VoxelMajor {
+    /// The header as read.
+    pub header: NiftiHeader,
+    /// (nx, ny, nz, nvol) of the whole grid.
+    pub dims: [usize; 4],
+    /// Voxel-to-world affine.
+    pub affine: [[f64; 4]; 3],
+    /// All volumes of the first kept voxel, then of the next, ... (grid order).
+    pub signals: Vec<f32>,
+    /// Voxels of the whole grid (kept or not) with a non-finite value in any volume.
+    pub nonfinite_voxels: usize,
+}
+
+/// Decodes a whole NIfTI file (gzip-compressed or not), taking ownership of its bytes so
+/// they can be freed as soon as they are inflated, straight into voxel-major f32 (the
+/// values [`read_from_bytes`] gives, in [`Volume::to_voxel_major`]'s layout) without a
+/// NIfTI-order f32 copy. With `keep` (one flag per grid voxel), only the kept voxels'
+/// signals are stored.
+pub fn decode_voxel_major(name: &str, bytes: Vec<u8>, keep: Option<&[bool]>) -> Result<VoxelMajor> {
+    decode_voxel_major_with(name, bytes, keep, |_| ()).0
+}
+
+/// [`decode_voxel_major`], also running `side` on the file's bytes (e.g. a digest) on
+/// another thread while they are inflated; `side`'s result comes back even when decoding
+/// fails.
+pub fn decode_voxel_major_with<R: Send>(
+    name: &str,
+    bytes: Vec<u8>,
+    keep: Option<&[bool]>,
+    side: impl FnOnce(&[u8]) -> R + Send,
+) -> (Result<VoxelMajor>, R) {
+    let (unpacked, r) = rayon::join(|| unpack(name, &bytes), || side(&bytes));
+    let decoded = unpacked.and_then(|(hdr, raw, offset)| {
+        let raw = match raw {
+            Some(inflated) => {
+                drop(bytes);
+                inflated
+            }
+            None => bytes,
+        };
+        to_voxel_major(name, hdr, &raw, offset, keep)
+    });
+    (decoded, r)
+}
+
+/// Header, inflated bytes (`None`: the file is not compressed and holds them itself) and
+/// data offset of a single-file NIfTI.
+#[allow(clippy::type_complexity)]
+fn unpack(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Option<Vec<u8>>, usize)> {
+    if is_gzip(bytes) {
+        let mut head = Vec::with_capacity(NIFTI2_HEADER_SIZE);
+        (&mut MultiGzDecoder::new(bytes))
+            .take(NIFTI2_HEADER_SIZE as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| format_err(name, format!("corrupt gzip data in the header: {e}")))?;
+        let hdr = NiftiHeader::parse(name, &head)?;
+        let (offset, n_data) = data_extent(name, &hdr)?;
+        let needed = offset + n_data;
+        if needed / MAX_DEFLATE_RATIO > bytes.len() {
+            return Err(format_err(
+                name,
+                format!(
+                    "header announces {needed} bytes, more than {} compressed bytes can hold",
+                    bytes.len()
+                ),
+            ));
+        }
+        let raw = gunzip_exact(name, bytes, needed)?;
+        Ok((hdr, Some(raw), offset))
+    } else {
+        let hdr = NiftiHeader::parse(name, bytes)?;
+        let (offset, n_data) = data_extent(name, &hdr)?;
+        let needed = offset + n_data;
+        if bytes.len() < needed {
+            return Err(format_err(
+                name,
+                format!(
+                    "file is {} bytes but the header needs {needed} ({n_data} data bytes \
+                     at offset {offset}): truncated, or the header is wrong",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok((hdr, None, offset))
+    }
+}
+
+/// The data of `raw` (from `offset`) as voxel-major f32, kept voxels only.
+fn to_voxel_major(
+    name: &str,
+    hdr: NiftiHeader,
+    raw: &[u8],
+    offset: usize,
+    keep: Option<&[bool]>,
+) -> Result<VoxelMajor> {
+    let dtype = hdr.data_type()?;
+    let scaling = hdr
+        .slope_inter()
+        .map_err(|e| format_err(name, e.to_string()))?;
+    let affine = hdr.affine().map_err(|e| format_err(name, e.to_string()))?;
+    let dims = hdr.dims();
+    if dims.contains(&0) {
+        return Err(format_err(
+            name,
+            format!("volume: dimensions {dims:?} include a zero"),
+        ));
+    }
+    let nv = dims[0] * dims[1] * dims[2];
+    let nt = dims[3];
+    if let Some(k) = keep
+        && k.len() != nv
+    {
+        return Err(format_err(
+            name,
+            format!("{} voxel flags given for a grid of {nv} voxels", k.len()),
+        ));
+    }
+    // Integers without scaling convert exactly to finite f32: no check needed.
+    let integer = !matches!(dtype, DataType::F32 | DataType::F64);
+    let unscaled = scaling.is_none_or(|(s, i)| s == 1.0 && i == 0.0);
+    let check_finite = !(integer && unscaled);
+    let mut nonfinite = 0usize;
+    let size = dtype.size();
+    let vol_bytes = nv * size;
+    let n_keep = keep.map_or(nv, |k| k.iter().filter(|&&b| b).count());
+    let mut out = vec![0f32; n_keep * nt];
+    // Blocks of grid voxels, each volume's slice of the block through the same conversion
+    // as `read_from_bytes` (identical values); the block's output stays in cache.
+    const BLOCK: usize = 2048;
+    let mut kept = Vec::with_capacity(BLOCK);
+    let mut bad = Vec::with_capacity(BLOCK);
+    let mut k0 = 0usize;
+    for b0 in (0..nv).step_by(BLOCK) {
+        let b1 = (b0 + BLOCK).min(nv);
+        kept.clear();
+        kept.extend(
+            (b0..b1)
+                .filter(|&v| keep.is_none_or(|k| k[v]))
+                .map(|v| v - b0),
+        );
+        bad.clear();
+        bad.resize(if check_finite { b1 - b0 } else { 0 }, false);
+        for t in 0..nt {
+            let start = offset + t * vol_bytes;
+            let vals = decode_f32(
+                dtype,
+                hdr.big_endian,
+                &raw[start + b0 * size..start + b1 * size],
+                scaling,
+            );
+            if check_finite {
+                for (f, x) in bad.iter_mut().zip(&vals) {
+                    *f |= !x.is_finite();
+                }
+            }
+            for (j, &v) in kept.iter().enumerate() {
+                out[(k0 + j) * nt + t] = vals[v];
+            }
+        }
+        nonfinite += bad.iter().filter(|&&f| f).count();
+        k0 += kept.len();
+    }
+    Ok(VoxelMajor {
+        header: hdr,
+        dims,
+        affine,
+        signals: out,
+        nonfinite_voxels: nonfinite,
+    })
 }
 
 fn data_extent(name: &str, hdr: &NiftiHeader) -> Result<(usize, usize)> {
@@ -1281,6 +1459,45 @@ mod tests {
             for j in 0..4 {
                 assert!((back[i][j] - a[i][j]).abs() < 1e-12, "{back:?} vs {a:?}");
             }
+        }
+    }
+
+    #[test]
+    fn voxel_major_decoding_matches_read_then_transpose() {
+        let dims = [3, 4, 2, 5];
+        let n: usize = dims.iter().product();
+        let mut data: Vec<f32> = (0..n).map(|i| (i as f32) * 0.75 - 7.0).collect();
+        data[4] = f32::NAN; // voxel 4, volume 0
+        data[24 * 3 + 9] = f32::INFINITY; // voxel 9, volume 3
+        let a = [
+            [2.0, 0.0, 0.0, 1.0],
+            [0.0, 2.0, 0.0, 2.0],
+            [0.0, 0.0, 2.5, 3.0],
+        ];
+        let vol = Volume::new(dims, a, data).unwrap();
+        let plain = encode(&vol, &WriteOptions::default()).unwrap();
+        let gz = gzip(&plain, 3).unwrap();
+        let keep: Vec<bool> = (0..24).map(|v| v % 3 != 1).collect();
+        for bytes in [plain, gz] {
+            let (_, whole) = read_from_bytes("t", &bytes).unwrap();
+            let want = whole.to_voxel_major();
+            let all = decode_voxel_major("t", bytes.clone(), None).unwrap();
+            assert_eq!(all.dims, dims);
+            assert_eq!(all.affine, *whole.affine());
+            assert_eq!(all.nonfinite_voxels, 2);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&all.signals), bits(&want));
+            let some = decode_voxel_major("t", bytes.clone(), Some(&keep)).unwrap();
+            let want_some: Vec<f32> = want
+                .chunks(5)
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .flat_map(|(s, _)| s.iter().copied())
+                .collect();
+            assert_eq!(bits(&some.signals), bits(&want_some));
+            // Non-finite voxels are counted over the whole grid, kept or not.
+            assert_eq!(some.nonfinite_voxels, 2);
+            assert!(decode_voxel_major("t", bytes, Some(&keep[..5])).is_err());
         }
     }
 
