@@ -1318,7 +1318,6 @@ fn asymmetries(tracts: &[TractMetrics], lesion: Option<Hemisphere>) -> CliResult
     Ok(asym)
 }
 
-
 // ---------------------------------------------------------------------------------------
 // BIDS App: tracts per run (participant level with --tracts) and the group table
 
@@ -1481,12 +1480,17 @@ struct MeasurementRow {
 fn visit_times(items: &[String]) -> CliResult<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
     for it in items {
-        let (k, v) = it.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("--visit-time wants LABEL=TIME, got '{it}'"))
-        })?;
-        let t: f64 = v.trim().parse().ok().filter(|t: &f64| t.is_finite()).ok_or_else(|| {
-            CliError::Usage(format!("--visit-time {it}: '{v}' is not a finite number"))
-        })?;
+        let (k, v) = it
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--visit-time wants LABEL=TIME, got '{it}'")))?;
+        let t: f64 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|t: &f64| t.is_finite())
+            .ok_or_else(|| {
+                CliError::Usage(format!("--visit-time {it}: '{v}' is not a finite number"))
+            })?;
         m.insert(k.trim().trim_start_matches("ses-").to_string(), t);
     }
     if m.is_empty() {
@@ -1571,7 +1575,10 @@ fn stats_outcomes(path: &Path, v: &Value) -> CliResult<Vec<(String, f64)>> {
     for t in asym {
         let b = text(t, "tract")?;
         push(format!("{b}_fa"), num(t, "fa_most_affected")?);
-        push(format!("{b}_md"), num(t, "md_most_affected")?.map(|m| m * 1e3));
+        push(
+            format!("{b}_md"),
+            num(t, "md_most_affected")?.map(|m| m * 1e3),
+        );
         push(format!("{b}_rfa"), num(t, "rfa")?);
         push(format!("{b}_fna"), num(t, "fna")?);
     }
@@ -1591,7 +1598,10 @@ fn stats_outcomes(path: &Path, v: &Value) -> CliResult<Vec<(String, f64)>> {
         };
         let b = base_name(&name);
         push(format!("{b}_{side}_fa"), num(t, "fa_points")?);
-        push(format!("{b}_{side}_md"), num(t, "md_points")?.map(|m| m * 1e3));
+        push(
+            format!("{b}_{side}_md"),
+            num(t, "md_points")?.map(|m| m * 1e3),
+        );
     }
     Ok(rows)
 }
@@ -1602,10 +1612,7 @@ fn stats_outcomes(path: &Path, v: &Value) -> CliResult<Vec<(String, f64)>> {
 fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
     let times = visit_times(&a.visit_time)?;
     let keep = |label: &str, wanted: &[String], prefix: &str| {
-        wanted.is_empty()
-            || wanted
-                .iter()
-                .any(|w| w.trim_start_matches(prefix) == label)
+        wanted.is_empty() || wanted.iter().any(|w| w.trim_start_matches(prefix) == label)
     };
     let mut rows: Vec<MeasurementRow> = Vec::new();
     let mut seen: BTreeMap<(String, String, String), PathBuf> = BTreeMap::new();
@@ -1631,7 +1638,10 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
             .filter(|n| n.ends_with(&format!("_{TRACT_STATS_SUFFIX}.json")))
             .collect();
         // Fitted runs without tract statistics are reported, not skipped silently.
-        for n in names.iter().filter(|n| n.ends_with("_model-tensor_param-fa_dwimap.nii.gz")) {
+        for n in names
+            .iter()
+            .filter(|n| n.ends_with("_model-tensor_param-fa_dwimap.nii.gz"))
+        {
             let want = n.replace(
                 "_model-tensor_param-fa_dwimap.nii.gz",
                 &format!("_{TRACT_STATS_SUFFIX}.json"),
@@ -1683,7 +1693,9 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
         }
     }
     for m in &missing {
-        eprintln!("evidentia: no tract statistics for {m} (run the participant level with --tracts)");
+        eprintln!(
+            "evidentia: no tract statistics for {m} (run the participant level with --tracts)"
+        );
     }
     if rows.is_empty() {
         return Err(CliError::Data {
@@ -1700,9 +1712,12 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
     });
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in &rows {
-        w.serialize(r).map_err(|e| CliError::Output(e.to_string()))?;
+        w.serialize(r)
+            .map_err(|e| CliError::Output(e.to_string()))?;
     }
-    let csv_bytes = w.into_inner().map_err(|e| CliError::Output(e.to_string()))?;
+    let csv_bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Output(e.to_string()))?;
     let outcomes: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.outcome.as_str()).collect();
     let participants: std::collections::BTreeSet<&str> =
@@ -1733,7 +1748,10 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
         &group_dir,
         &[
             ("measurements.csv".into(), Payload::Bytes(csv_bytes)),
-            ("measurements.json".into(), Payload::Bytes(json_bytes(&summary)?)),
+            (
+                "measurements.json".into(),
+                Payload::Bytes(json_bytes(&summary)?),
+            ),
         ],
         &WriteOptions::default(),
     )?;
