@@ -238,7 +238,7 @@ pub struct TrackArgs {
     /// Shortest streamline kept, mm (default 10).
     #[arg(long)]
     min_length: Option<f64>,
-    /// Output tractogram: .trk or .tck (a <stem>.json sidecar with the name, hemisphere,
+    /// Output tractogram: .trk, .tck or .trx (TRX with per-point FA and MD; a <stem>.json sidecar with the name, hemisphere,
     /// parameters and counts is written beside it).
     #[arg(long)]
     out: PathBuf,
@@ -1034,6 +1034,7 @@ fn tract_sidecar_path(p: &Path) -> PathBuf {
 enum TractFormat {
     Trk,
     Tck,
+    Trx,
 }
 
 fn tract_format(p: &Path) -> CliResult<TractFormat> {
@@ -1045,8 +1046,9 @@ fn tract_format(p: &Path) -> CliResult<TractFormat> {
     {
         Some("trk") => Ok(TractFormat::Trk),
         Some("tck") => Ok(TractFormat::Tck),
+        Some("trx") => Ok(TractFormat::Trx),
         _ => Err(CliError::Usage(format!(
-            "{}: tractogram files must end in .trk or .tck",
+            "{}: tractogram files must end in .trk, .tck or .trx",
             p.display()
         ))),
     }
@@ -1141,6 +1143,7 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
             let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
             streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
         }
+        TractFormat::Trx => bytes = trx_bytes(&tg.streamlines, &field)?,
     }
     let summary = serde_json::to_value(&tg.summary).map_err(|e| CliError::Output(e.to_string()))?;
     let side = TractSidecar {
@@ -1173,6 +1176,25 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
         "tracking": summary,
     });
     emit(&result, &prov, json)
+}
+
+/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, trilinear on the tensor
+/// field's maps as the tract metrics; NaN outside the image).
+fn trx_bytes(sl: &Streamlines, field: &TensorField) -> CliResult<Vec<u8>> {
+    let smaps = ScalarMaps::from_tensor_field(field).map_err(dti_err)?;
+    let (mut fa, mut md) = (Vec::new(), Vec::new());
+    for p in sl.points() {
+        let v = smaps.interpolate([f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]);
+        fa.push(v.map_or(f32::NAN, |v| v[0] as f32));
+        md.push(v.map_or(f32::NAN, |v| v[1] as f32));
+    }
+    evidentia_dti::trx::write_trx(
+        sl,
+        field.dims(),
+        field.affine(),
+        &[("fa", &fa), ("md", &md)],
+    )
+    .map_err(dti_err)
 }
 
 /// `left`/`right` (or `_l`/`_r`, `-lh`/`-rh`) at the end of a name.
@@ -1264,6 +1286,7 @@ fn stats_cmd(a: TractStatsArgs, json: bool) -> CliResult<()> {
         let sl: Streamlines = match format {
             TractFormat::Trk => streamlines::read_trk(&bytes).map(|t| t.streamlines),
             TractFormat::Tck => streamlines::read_tck(&bytes).map(|t| t.streamlines),
+            TractFormat::Trx => evidentia_dti::trx::read_trx(&bytes).map(|t| t.streamlines),
         }
         .map_err(about(p))?;
         let side_path = tract_sidecar_path(p);

@@ -689,3 +689,95 @@ fn bids_run_tracks_tracts_and_group_gathers_measurements() {
     assert_eq!(rows.len(), 2 * 8, "{csv}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn track_writes_trx_with_per_point_fa() {
+    let dir = tmp("trx");
+    let ph = phantom([20, 20, 10]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let out = dir.join("fit");
+    json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&bvec),
+        "--method",
+        "ols",
+        "--out",
+        &s(&out),
+    ]);
+    let tensor = s(&out.join("dti_tensor.nii.gz"));
+    let mask = s(&out.join("dti_mask.nii.gz"));
+    let (trx, tck) = (dir.join("b_left.trx"), dir.join("b_left.tck"));
+    for p in [&trx, &tck] {
+        json(&[
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--mask",
+            &mask,
+            "--seed-spacing",
+            "3",
+            "--out",
+            &s(p),
+        ]);
+    }
+    let t = evidentia_dti::trx::read_trx(&std::fs::read(&trx).unwrap()).unwrap();
+    let c = evidentia_dti::streamlines::read_tck(&std::fs::read(&tck).unwrap()).unwrap();
+    assert!(!t.streamlines.is_empty());
+    // Same float32 world points as the TCK, bit for bit.
+    assert_eq!(t.streamlines, c.streamlines);
+    assert_eq!(t.header["NB_VERTICES"], t.streamlines.n_points());
+    assert_eq!(t.header["DIMENSIONS"], serde_json::json!([20, 20, 10]));
+    let fa = &t.dpv["fa"];
+    assert_eq!(fa.len(), t.streamlines.n_points());
+    // Tracking stops below FA 0.2 (interpolated), so every stored point but the last of each
+    // half is above it; the mean is well above.
+    let mean = fa.iter().map(|&x| f64::from(x)).sum::<f64>() / fa.len() as f64;
+    assert!(mean > 0.3 && mean < 1.0, "{mean}");
+    assert!(t.dpv["md"].iter().all(|m| m.is_finite() && *m > 0.0));
+    // tract-stats reads TRX like TCK.
+    let a = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &s(&trx),
+        "--maps",
+        &s(&out),
+    ]);
+    let b = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &s(&tck),
+        "--maps",
+        &s(&out),
+    ]);
+    assert_eq!(a["tracts"], b["tracts"]);
+    // Kept for `python tools/reference/check_trx.py $TMP/evidentia_trx_check` (trx-python).
+    let keep = std::env::temp_dir().join("evidentia_trx_check");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::copy(&trx, keep.join("rust.trx")).unwrap();
+    std::fs::copy(&tck, keep.join("rust.tck")).unwrap();
+    // A damaged file is an error naming it, not a panic.
+    let bytes = std::fs::read(&trx).unwrap();
+    let bad = dir.join("bad.trx");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(
+        &[
+            "dti",
+            "tract-stats",
+            "--tracts",
+            &s(&bad),
+            "--maps",
+            &s(&out),
+        ],
+        &["bad.trx"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
