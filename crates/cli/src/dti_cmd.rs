@@ -45,10 +45,11 @@ pub enum DtiCommand {
         after_help = "Example:\n  evidentia dti check-gradients --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --json"
     )]
     CheckGradients(CheckArgs),
-    /// BIDS App: fit every diffusion run of a BIDS dataset and write BIDS derivatives.
+    /// BIDS App: fit (and with --tracts, track) every diffusion run of a BIDS dataset and
+    /// write BIDS derivatives; the group level gathers tract statistics for the trial.
     /// Exit code 0 when every run succeeded, 2 when any failed (the others still run).
     #[command(
-        after_help = "Example:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02"
+        after_help = "Examples:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02 --tracts crates/dti/tracts\n  evidentia dti run bids_root bids_root/derivatives/evidentia group --visit-time baseline=0,T4=12\n\nThe group level writes OUT_DIR/group/measurements.csv (the trial dataset's long format: cst_fa, cst_md, ... of the most affected side, per-side cst_left_fa, ...; MD in 10^-3 mm^2/s) and measurements.json."
     )]
     Run(RunArgs),
     /// Deterministic tensor tractography from a tensor image written by `dti fit`.
@@ -250,7 +251,7 @@ pub struct TrackArgs {
 /// Arguments of `dti tract-stats`.
 #[derive(Debug, Args)]
 pub struct TractStatsArgs {
-    /// Tractograms (.trk or .tck), comma-separated; left/right pairs (same name with
+    /// Tractograms (.trk, .tck or .trx), comma-separated; left/right pairs (same name with
     /// `left`/`right`) also get the asymmetry.
     #[arg(long, value_delimiter = ',', required = true)]
     tracts: Vec<PathBuf>,

@@ -381,7 +381,7 @@ fn bad_inputs_exit_2_with_the_file_named_and_no_outputs() {
             "--out",
             &s(&dir.join("x.txt")),
         ],
-        &[".trk or .tck"],
+        &[".trk, .tck or .trx"],
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

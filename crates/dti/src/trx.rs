@@ -210,7 +210,7 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
     };
     let (ns, nv) = (field("NB_STREAMLINES")?, field("NB_VERTICES")?);
     let pos = get("positions.3.float32")?;
-    if pos.len() != nv * 12 {
+    if Some(pos.len()) != nv.checked_mul(12) {
         return Err(invalid("positions.3.float32 size differs from NB_VERTICES"));
     }
     let f32s = |b: &[u8]| -> Vec<f32> {
@@ -231,7 +231,8 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
     };
     // NB_STREAMLINES + 1 entries, the last = NB_VERTICES (trx-python 0.6); older files
     // have NB_STREAMLINES.
-    let ok = offsets.len() == ns || (offsets.len() == ns + 1 && offsets[ns] == nv);
+    let ok = offsets.len() == ns
+        || (Some(offsets.len()) == ns.checked_add(1) && offsets.get(ns) == Some(&nv));
     if !ok {
         return Err(invalid(
             "offsets size differs from NB_STREAMLINES + 1 (or the last is not NB_VERTICES)",
@@ -257,7 +258,7 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
             .strip_prefix("dpv/")
             .and_then(|n| n.strip_suffix(".float32"))
         {
-            if v.len() != nv * 4 {
+            if Some(v.len()) != nv.checked_mul(4) {
                 return Err(invalid(format!("{k}: size differs from NB_VERTICES")));
             }
             dpv.insert(n.to_string(), f32s(v));
@@ -268,4 +269,62 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
         streamlines: s,
         dpv,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Streamlines {
+        let mut s = Streamlines::default();
+        s.push(&[[0.0, 1.0, 2.0], [0.5, 1.5, 2.5], [1.0, 2.0, 3.0]]);
+        s.push(&[[-4.0, 0.25, 9.0], [-4.5, 0.75, 9.5]]);
+        s
+    }
+
+    #[test]
+    fn round_trip_and_offsets_end_with_the_vertex_count() {
+        let s = sample();
+        let fa = [0.1f32, 0.2, 0.3, 0.4, 0.5];
+        let aff = [
+            [2.0, 0.0, 0.0, -10.0],
+            [0.0, 2.0, 0.0, -5.0],
+            [0.0, 0.0, 2.0, 1.0],
+        ];
+        let b = write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)]).unwrap();
+        let t = read_trx(&b).unwrap();
+        assert_eq!(t.streamlines, s);
+        assert_eq!(t.dpv["fa"], fa.to_vec());
+        assert_eq!(t.header["NB_VERTICES"], 5);
+        assert_eq!(t.header["VOXEL_TO_RASMM"][0][3], -10.0);
+        let m = read_stored_zip(&b).unwrap();
+        let off: Vec<u64> = m["offsets.uint64"]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(off, vec![0, 3, 5]);
+        // Deterministic bytes.
+        assert_eq!(b, write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)]).unwrap());
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let s = sample();
+        let aff = [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ];
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[("fa", &[0.0; 4])]).is_err());
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[("f/a", &[0.0; 5])]).is_err());
+        let b = write_trx(&s, [1, 1, 1], &aff, &[]).unwrap();
+        for n in 0..b.len() {
+            assert!(read_trx(&b[..n]).is_err(), "truncated at {n}");
+        }
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0xA5;
+            let _ = read_trx(&c);
+        }
+    }
 }
