@@ -687,6 +687,67 @@ fn bids_run_tracks_tracts_and_group_gathers_measurements() {
     );
     // 2 sides × (fa, md) + (fa, md, rfa, fna) per visit.
     assert_eq!(rows.len(), 2 * 8, "{csv}");
+    // The table passes the trial dataset's validation as it is.
+    let trial = dir.join("trial");
+    std::fs::create_dir_all(&trial).unwrap();
+    std::fs::copy(
+        out.join("group").join("measurements.csv"),
+        trial.join("measurements.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        trial.join("participants.csv"),
+        "participant_id,arm,site,randomization_date,disposition,last_visit,disposition_reason\n\
+         01,A,s1,2024-01-02,completed,T4,\n02,B,s1,2024-01-03,completed,T4,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        trial.join("adverse_events.csv"),
+        "participant_id,term,onset_day,severity,serious,related\n",
+    )
+    .unwrap();
+    let mut plan = String::from(
+        "[trial]\nname = \"t\"\ntime_unit = \"months\"\n[analysis]\nalpha = 0.05\neffect_size = \"cohen_d\"\nprofile = \"spss\"\noutput_formats = [\"json\"]\n\
+         [[arms]]\nname = \"A\"\ncontrol = true\n[[arms]]\nname = \"B\"\n\
+         [[visits]]\nlabel = \"baseline\"\ntime = 0\nbaseline = true\n\
+         [[visits]]\nlabel = \"T4\"\ntime = 12\n\
+         [missing_data]\nmethod = \"complete_case\"\n",
+    );
+    for (o, lo, hi) in [
+        ("bundle_fa", 0.0, 1.0),
+        ("bundle_md", 0.0, 5.0),
+        ("bundle_rfa", 0.0, 10.0),
+        ("bundle_fna", -1.0, 1.0),
+        ("bundle_left_fa", 0.0, 1.0),
+        ("bundle_left_md", 0.0, 5.0),
+        ("bundle_right_fa", 0.0, 1.0),
+        ("bundle_right_md", 0.0, 5.0),
+    ] {
+        let role = if o == "bundle_fa" {
+            "primary"
+        } else {
+            "secondary"
+        };
+        plan.push_str(&format!(
+            "[[outcomes]]\nname = \"{o}\"\nlabel = \"{o}\"\nunit = \"1\"\nrange = [{lo:?}, {hi:?}]\nbenefit = \"higher\"\nrole = \"{role}\"\n\
+             analysis = {{ method = \"paired_by_visit\", test = \"t\" }}\n"
+        ));
+    }
+    std::fs::write(trial.join("plan.toml"), plan).unwrap();
+    let o = evidentia(&[
+        "trial",
+        "validate",
+        "--data",
+        &s(&trial),
+        "--plan",
+        &s(&trial.join("plan.toml")),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
