@@ -45,10 +45,11 @@ pub enum DtiCommand {
         after_help = "Example:\n  evidentia dti check-gradients --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --json"
     )]
     CheckGradients(CheckArgs),
-    /// BIDS App: fit every diffusion run of a BIDS dataset and write BIDS derivatives.
+    /// BIDS App: fit (and with --tracts, track) every diffusion run of a BIDS dataset and
+    /// write BIDS derivatives; the group level gathers tract statistics for the trial.
     /// Exit code 0 when every run succeeded, 2 when any failed (the others still run).
     #[command(
-        after_help = "Example:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02"
+        after_help = "Examples:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02 --tracts crates/dti/tracts\n  evidentia dti run bids_root bids_root/derivatives/evidentia group --visit-time baseline=0,T4=12\n\nThe group level writes OUT_DIR/group/measurements.csv (the trial dataset's long format: cst_fa, cst_md, ... of the most affected side, per-side cst_left_fa, ...; MD in 10^-3 mm^2/s) and measurements.json."
     )]
     Run(RunArgs),
     /// Deterministic tensor tractography from a tensor image written by `dti fit`.
@@ -173,7 +174,8 @@ pub struct RunArgs {
     bids_dir: PathBuf,
     /// Output (derivative dataset) folder.
     out_dir: PathBuf,
-    /// Analysis level (only `participant` is implemented).
+    /// Analysis level: `participant` fits (and tracks) each run; `group` gathers every
+    /// run's tract statistics from OUT_DIR into OUT_DIR/group/measurements.csv.
     #[arg(value_enum)]
     level: Level,
     /// Participant labels (with or without `sub-`); default all.
@@ -191,6 +193,14 @@ pub struct RunArgs {
     /// Skip the gradient orientation check.
     #[arg(long)]
     skip_gradient_check: bool,
+    /// Participant level: track every tract definition (`*.toml`) in this folder with the
+    /// fitted tensor and write `.trk` tractograms and `*_tractstats.json` per run.
+    #[arg(long)]
+    tracts: Option<PathBuf>,
+    /// Group level: time of each visit (session label) in the trial's time unit,
+    /// e.g. `baseline=0,T4=12` (default: `baseline=0` only).
+    #[arg(long, value_delimiter = ',')]
+    visit_time: Vec<String>,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -229,7 +239,7 @@ pub struct TrackArgs {
     /// Shortest streamline kept, mm (default 10).
     #[arg(long)]
     min_length: Option<f64>,
-    /// Output tractogram: .trk or .tck (a <stem>.json sidecar with the name, hemisphere,
+    /// Output tractogram: .trk, .tck or .trx (TRX with per-point FA and MD; a <stem>.json sidecar with the name, hemisphere,
     /// parameters and counts is written beside it).
     #[arg(long)]
     out: PathBuf,
@@ -241,7 +251,7 @@ pub struct TrackArgs {
 /// Arguments of `dti tract-stats`.
 #[derive(Debug, Args)]
 pub struct TractStatsArgs {
-    /// Tractograms (.trk or .tck), comma-separated; left/right pairs (same name with
+    /// Tractograms (.trk, .tck or .trx), comma-separated; left/right pairs (same name with
     /// `left`/`right`) also get the asymmetry.
     #[arg(long, value_delimiter = ',', required = true)]
     tracts: Vec<PathBuf>,
@@ -1023,6 +1033,9 @@ fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)>
         mask_name,
         Payload::U8(mask_volume(&r.mask, dwi.dims, dwi.affine)?),
     ));
+    if let Some(tdir) = &a.tracts {
+        files.extend(run_tract_files(run, &r, dwi.dims, dwi.affine, tdir)?);
+    }
     let wopts = WriteOptions {
         gzip_level: MAP_GZIP_LEVEL,
         ..WriteOptions::like(&dwi.header)
@@ -1037,9 +1050,7 @@ fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)>
 
 fn run_cmd(a: RunArgs, json: bool) -> CliResult<()> {
     if let Level::Group = a.level {
-        return Err(CliError::Usage(
-            "the group level is not implemented yet; run the participant level".into(),
-        ));
+        return group_cmd(&a, json);
     }
     let filter = BidsFilter {
         participants: a.participant_label.clone(),
@@ -1150,6 +1161,7 @@ fn tract_sidecar_path(p: &Path) -> PathBuf {
 enum TractFormat {
     Trk,
     Tck,
+    Trx,
 }
 
 fn tract_format(p: &Path) -> CliResult<TractFormat> {
@@ -1161,8 +1173,9 @@ fn tract_format(p: &Path) -> CliResult<TractFormat> {
     {
         Some("trk") => Ok(TractFormat::Trk),
         Some("tck") => Ok(TractFormat::Tck),
+        Some("trx") => Ok(TractFormat::Trx),
         _ => Err(CliError::Usage(format!(
-            "{}: tractogram files must end in .trk or .tck",
+            "{}: tractogram files must end in .trk, .tck or .trx",
             p.display()
         ))),
     }
@@ -1257,6 +1270,7 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
             let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
             streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
         }
+        TractFormat::Trx => bytes = trx_bytes(&tg.streamlines, &field)?,
     }
     let summary = serde_json::to_value(&tg.summary).map_err(|e| CliError::Output(e.to_string()))?;
     let side = TractSidecar {
@@ -1289,6 +1303,25 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
         "tracking": summary,
     });
     emit(&result, &prov, json)
+}
+
+/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, trilinear on the tensor
+/// field's maps as the tract metrics; NaN outside the image).
+fn trx_bytes(sl: &Streamlines, field: &TensorField) -> CliResult<Vec<u8>> {
+    let smaps = ScalarMaps::from_tensor_field(field).map_err(dti_err)?;
+    let (mut fa, mut md) = (Vec::new(), Vec::new());
+    for p in sl.points() {
+        let v = smaps.interpolate([f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]);
+        fa.push(v.map_or(f32::NAN, |v| v[0] as f32));
+        md.push(v.map_or(f32::NAN, |v| v[1] as f32));
+    }
+    evidentia_dti::trx::write_trx(
+        sl,
+        field.dims(),
+        field.affine(),
+        &[("fa", &fa), ("md", &md)],
+    )
+    .map_err(dti_err)
 }
 
 /// `left`/`right` (or `_l`/`_r`, `-lh`/`-rh`) at the end of a name.
@@ -1380,6 +1413,7 @@ fn stats_cmd(a: TractStatsArgs, json: bool) -> CliResult<()> {
         let sl: Streamlines = match format {
             TractFormat::Trk => streamlines::read_trk(&bytes).map(|t| t.streamlines),
             TractFormat::Tck => streamlines::read_tck(&bytes).map(|t| t.streamlines),
+            TractFormat::Trx => evidentia_dti::trx::read_trx(&bytes).map(|t| t.streamlines),
         }
         .map_err(about(p))?;
         let side_path = tract_sidecar_path(p);
@@ -1401,6 +1435,21 @@ fn stats_cmd(a: TractStatsArgs, json: bool) -> CliResult<()> {
             tract_metrics::tract_metrics(&name, hemi, &sl, &smaps, a.nodes).map_err(about(p))?,
         );
     }
+    let asym = asymmetries(&tracts, lesion)?;
+    let mut result = BTreeMap::new();
+    result.insert("metrics_version", json!(tract_metrics::METRICS_VERSION));
+    result.insert("maps", json!(a.maps.display().to_string()));
+    result.insert(
+        "tracts",
+        serde_json::to_value(&tracts).map_err(|e| CliError::Output(e.to_string()))?,
+    );
+    result.insert("asymmetry", Value::Array(asym));
+    emit(&result, &prov, json)
+}
+
+/// rFA/FNA of every left/right pair of `tracts` (same name but for the hemisphere suffix),
+/// each with its `tract` (the base name).
+fn asymmetries(tracts: &[TractMetrics], lesion: Option<Hemisphere>) -> CliResult<Vec<Value>> {
     let mut asym = Vec::new();
     for l in tracts.iter().filter(|t| t.hemisphere == Hemisphere::Left) {
         let b = base_name(&l.name);
@@ -1416,13 +1465,445 @@ fn stats_cmd(a: TractStatsArgs, json: bool) -> CliResult<()> {
             asym.push(v);
         }
     }
-    let mut result = BTreeMap::new();
-    result.insert("metrics_version", json!(tract_metrics::METRICS_VERSION));
-    result.insert("maps", json!(a.maps.display().to_string()));
-    result.insert(
-        "tracts",
-        serde_json::to_value(&tracts).map_err(|e| CliError::Output(e.to_string()))?,
-    );
-    result.insert("asymmetry", Value::Array(asym));
-    emit(&result, &prov, json)
+    Ok(asym)
+}
+
+// ---------------------------------------------------------------------------------------
+// BIDS App: tracts per run (participant level with --tracts) and the group table
+
+/// Suffix of the per-run tract statistics file written by `dti run ... --tracts DIR`.
+const TRACT_STATS_SUFFIX: &str = "tractstats";
+/// Nodes of the along-tract profiles written by `dti run`.
+const RUN_PROFILE_NODES: usize = 20;
+
+/// A tract name as a BIDS `desc` label: alphanumerics only, camelCase at `_`/`-`
+/// (`cst_left` → `cstLeft`).
+fn desc_label(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if upper && !out.is_empty() {
+                out.push(c.to_ascii_uppercase());
+            } else {
+                out.push(c);
+            }
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    out
+}
+
+/// The tract definitions (`*.toml`) of a folder, sorted by file name.
+fn tract_definition_files(dir: &Path) -> CliResult<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|source| CliError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        })
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        return Err(CliError::Data {
+            path: dir.to_path_buf(),
+            message: "no tract definitions (*.toml) in this folder".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// Tracks every tract definition of `tdir` with a run's fitted tensor (rotated from the
+/// FSL image frame to world, as `dti track` does; tracking mask = the fit's brain mask) and
+/// returns the files to write beside the maps: per tract
+/// `<entities>_desc-<tract>_tractography.trk` with its `.json` sidecar (name, hemisphere,
+/// tracking summary; read by `dti tract-stats`), and `<entities>_tractstats.json` with the
+/// same content as `dti tract-stats` over all of them.
+fn run_tract_files(
+    run: &DwiRun,
+    r: &FitResult,
+    dims: [usize; 3],
+    affine: [[f64; 4]; 3],
+    tdir: &Path,
+) -> CliResult<Vec<(String, Payload)>> {
+    let defs = tract_definition_files(tdir)?;
+    let rot = gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(&run.dwi))?;
+    let d: Vec<[f32; 6]> = maps::tensor_fsl(&r.fit)
+        .iter()
+        .map(|t| gradcheck::rotate_tensor_fsl(t, &rot))
+        .collect();
+    let field = TensorField::new(dims, affine, d, r.mask.clone()).map_err(about(&run.dwi))?;
+    let map_data = |k: usize| -> CliResult<Vec<f32>> {
+        r.maps
+            .get(k)
+            .map(|v| v.data().to_vec())
+            .ok_or_else(|| CliError::Usage("internal: a scalar map is missing".into()))
+    };
+    let smaps = ScalarMaps::new(
+        dims,
+        affine,
+        map_data(0)?,
+        map_data(1)?,
+        map_data(2)?,
+        map_data(3)?,
+    )
+    .map_err(about(&run.dwi))?;
+    let mut files = Vec::new();
+    let mut metrics = Vec::new();
+    let mut tract_files = Vec::new();
+    for p in &defs {
+        let def = TractDefinition::load(p).map_err(dti_err)?;
+        let mut loader = |q: &Path| nifti::read(q).map(|(_, v)| v);
+        let rois = def.resolve(&field, tdir, &mut loader).map_err(about(p))?;
+        let params = def.params.clone();
+        params.validate().map_err(about(p))?;
+        let tg = evidentia_dti::track(&field, &params, &rois, None).map_err(about(p))?;
+        let name = run.derivative_name(&[("desc", &desc_label(&def.name))], "tractography", ".trk");
+        if tract_files.contains(&name) {
+            return Err(CliError::Data {
+                path: p.clone(),
+                message: format!("a second tract definition gives the file name {name}"),
+            });
+        }
+        let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
+        let mut bytes = Vec::new();
+        streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+        let side = TractSidecar {
+            name: def.name.clone(),
+            hemisphere: def.hemisphere,
+            summary: serde_json::to_value(&tg.summary)
+                .map_err(|e| CliError::Output(e.to_string()))?,
+        };
+        metrics.push(
+            tract_metrics::tract_metrics(
+                &def.name,
+                def.hemisphere,
+                &tg.streamlines,
+                &smaps,
+                RUN_PROFILE_NODES,
+            )
+            .map_err(about(p))?,
+        );
+        let side_name = tract_sidecar_path(Path::new(&name)).display().to_string();
+        tract_files.push(name.clone());
+        files.push((name, Payload::Bytes(bytes)));
+        files.push((side_name, Payload::Bytes(json_bytes(&side)?)));
+    }
+    let asym = asymmetries(&metrics, None)?;
+    let stats = json!({
+        "metrics_version": tract_metrics::METRICS_VERSION,
+        "subject": run.subject,
+        "session": run.session,
+        "dwi": run.relative,
+        "maps": run.derivative_name(&[("model", "tensor"), ("param", "fa")], "dwimap", ".nii.gz"),
+        "tract_definitions": defs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "tractograms": tract_files,
+        "tracts": serde_json::to_value(&metrics).map_err(|e| CliError::Output(e.to_string()))?,
+        "asymmetry": asym,
+    });
+    files.push((
+        run.derivative_name(&[], TRACT_STATS_SUFFIX, ".json"),
+        Payload::Bytes(json_bytes(&stats)?),
+    ));
+    Ok(files)
+}
+
+/// One row of the trial dataset's `measurements.csv`.
+#[derive(Serialize)]
+struct MeasurementRow {
+    participant_id: String,
+    visit: String,
+    time: f64,
+    outcome: String,
+    value: f64,
+}
+
+/// Parses `--visit-time baseline=0,T4=12` (default `baseline=0`).
+fn visit_times(items: &[String]) -> CliResult<BTreeMap<String, f64>> {
+    let mut m = BTreeMap::new();
+    for it in items {
+        let (k, v) = it
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--visit-time wants LABEL=TIME, got '{it}'")))?;
+        let t: f64 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|t: &f64| t.is_finite())
+            .ok_or_else(|| {
+                CliError::Usage(format!("--visit-time {it}: '{v}' is not a finite number"))
+            })?;
+        m.insert(k.trim().trim_start_matches("ses-").to_string(), t);
+    }
+    if m.is_empty() {
+        m.insert("baseline".into(), 0.0);
+    }
+    Ok(m)
+}
+
+/// The `dwi` folders of a derivative dataset: `sub-*/dwi` and `sub-*/ses-*/dwi`, with the
+/// subject and session labels, sorted.
+fn derivative_dwi_dirs(root: &Path) -> CliResult<Vec<(String, Option<String>, PathBuf)>> {
+    let list = |d: &Path, prefix: &str| -> CliResult<Vec<(String, PathBuf)>> {
+        let rd = std::fs::read_dir(d).map_err(|source| CliError::Io {
+            path: d.to_path_buf(),
+            source,
+        })?;
+        let mut v: Vec<(String, PathBuf)> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .filter_map(|p| {
+                let n = p.file_name()?.to_str()?.strip_prefix(prefix)?.to_string();
+                Some((n, p))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for (sub, sd) in list(root, "sub-")? {
+        if sd.join("dwi").is_dir() {
+            out.push((sub.clone(), None, sd.join("dwi")));
+        }
+        for (ses, sesd) in list(&sd, "ses-")? {
+            if sesd.join("dwi").is_dir() {
+                out.push((sub.clone(), Some(ses), sesd.join("dwi")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Outcome rows of one `*_tractstats.json`: per pair of hemispheres `<tract>_fa`,
+/// `<tract>_md` (most affected side = lower `fa_points`), `<tract>_rfa`, `<tract>_fna`; per
+/// tract and side `<tract>_<side>_fa`, `<tract>_<side>_md`. FA and MD are the point averages
+/// (`*_points`); MD in 10⁻³ mm²/s as the trial dataset. Missing values give no row.
+fn stats_outcomes(path: &Path, v: &Value) -> CliResult<Vec<(String, f64)>> {
+    let bad = |m: String| CliError::Data {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let num = |x: &Value, k: &str| -> CliResult<Option<f64>> {
+        match x.get(k) {
+            None => Err(bad(format!("a tract entry has no '{k}'"))),
+            Some(Value::Null) => Ok(None),
+            Some(n) => n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| bad(format!("'{k}' is not a finite number: {n}"))),
+        }
+    };
+    let text = |x: &Value, k: &str| -> CliResult<String> {
+        x.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| bad(format!("an entry has no text '{k}'")))
+    };
+    let tracts = v
+        .get("tracts")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no 'tracts' array (not a tract statistics file?)".into()))?;
+    let asym = v
+        .get("asymmetry")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no 'asymmetry' array".into()))?;
+    let mut rows = Vec::new();
+    let mut push = |name: String, val: Option<f64>| {
+        if let Some(x) = val {
+            rows.push((name, x));
+        }
+    };
+    for t in asym {
+        let b = text(t, "tract")?;
+        push(format!("{b}_fa"), num(t, "fa_most_affected")?);
+        push(
+            format!("{b}_md"),
+            num(t, "md_most_affected")?.map(|m| m * 1e3),
+        );
+        push(format!("{b}_rfa"), num(t, "rfa")?);
+        push(format!("{b}_fna"), num(t, "fna")?);
+    }
+    for t in tracts {
+        let name = text(t, "name")?;
+        let side = match text(t, "hemisphere")?.as_str() {
+            "left" => "left",
+            "right" => "right",
+            _ => {
+                push(format!("{}_fa", base_name(&name)), num(t, "fa_points")?);
+                push(
+                    format!("{}_md", base_name(&name)),
+                    num(t, "md_points")?.map(|m| m * 1e3),
+                );
+                continue;
+            }
+        };
+        let b = base_name(&name);
+        push(format!("{b}_{side}_fa"), num(t, "fa_points")?);
+        push(
+            format!("{b}_{side}_md"),
+            num(t, "md_points")?.map(|m| m * 1e3),
+        );
+    }
+    Ok(rows)
+}
+
+/// `dti run OUT_DIR ... group`: every run's `*_tractstats.json` into one long table in the
+/// trial dataset's `measurements.csv` format (participant_id = subject label, visit =
+/// session label or `baseline` without sessions, time from `--visit-time`).
+fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
+    let times = visit_times(&a.visit_time)?;
+    let keep = |label: &str, wanted: &[String], prefix: &str| {
+        wanted.is_empty() || wanted.iter().any(|w| w.trim_start_matches(prefix) == label)
+    };
+    let mut rows: Vec<MeasurementRow> = Vec::new();
+    let mut seen: BTreeMap<(String, String, String), PathBuf> = BTreeMap::new();
+    let mut sources = Vec::new();
+    let mut missing = Vec::new();
+    let mut prov = Provenance::new();
+    for (sub, ses, dir) in derivative_dwi_dirs(&a.out_dir)? {
+        if !keep(&sub, &a.participant_label, "sub-")
+            || !ses.as_deref().is_none_or(|s| keep(s, &a.session, "ses-"))
+        {
+            continue;
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(|source| CliError::Io {
+                path: dir.clone(),
+                source,
+            })?
+            .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        let stats: Vec<&String> = names
+            .iter()
+            .filter(|n| n.ends_with(&format!("_{TRACT_STATS_SUFFIX}.json")))
+            .collect();
+        // Fitted runs without tract statistics are reported, not skipped silently.
+        for n in names
+            .iter()
+            .filter(|n| n.ends_with("_model-tensor_param-fa_dwimap.nii.gz"))
+        {
+            let want = n.replace(
+                "_model-tensor_param-fa_dwimap.nii.gz",
+                &format!("_{TRACT_STATS_SUFFIX}.json"),
+            );
+            if !names.contains(&want) {
+                missing.push(dir.join(n).display().to_string());
+            }
+        }
+        let visit = ses.clone().unwrap_or_else(|| "baseline".into());
+        for n in stats {
+            let p = dir.join(n);
+            let bytes = std::fs::read(&p).map_err(|source| CliError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            prov.add_bytes(&p.display().to_string(), &bytes);
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| CliError::Data {
+                path: p.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?;
+            let time = *times.get(&visit).ok_or_else(|| CliError::Data {
+                path: p.clone(),
+                message: format!(
+                    "visit '{visit}' has no time: pass --visit-time {visit}=T (known: {})",
+                    times.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            for (outcome, value) in stats_outcomes(&p, &v)? {
+                let key = (sub.clone(), visit.clone(), outcome.clone());
+                if let Some(first) = seen.get(&key) {
+                    return Err(CliError::Data {
+                        path: p.clone(),
+                        message: format!(
+                            "participant {sub}, visit {visit}, outcome {outcome} is also in {}",
+                            first.display()
+                        ),
+                    });
+                }
+                seen.insert(key, p.clone());
+                rows.push(MeasurementRow {
+                    participant_id: sub.clone(),
+                    visit: visit.clone(),
+                    time,
+                    outcome,
+                    value,
+                });
+            }
+            sources.push(p.display().to_string());
+        }
+    }
+    for m in &missing {
+        eprintln!(
+            "evidentia: no tract statistics for {m} (run the participant level with --tracts)"
+        );
+    }
+    if rows.is_empty() {
+        return Err(CliError::Data {
+            path: a.out_dir.clone(),
+            message: format!(
+                "no tract statistics (sub-*/[ses-*/]dwi/*_{TRACT_STATS_SUFFIX}.json) found; run `dti run ... participant --tracts DIR` first"
+            ),
+        });
+    }
+    rows.sort_by(|x, y| {
+        (&x.participant_id, x.time, &x.visit, &x.outcome)
+            .partial_cmp(&(&y.participant_id, y.time, &y.visit, &y.outcome))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in &rows {
+        w.serialize(r)
+            .map_err(|e| CliError::Output(e.to_string()))?;
+    }
+    let csv_bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Output(e.to_string()))?;
+    let outcomes: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.outcome.as_str()).collect();
+    let participants: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.participant_id.as_str()).collect();
+    let visits: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.visit.as_str()).collect();
+    let group_dir = a.out_dir.join("group");
+    let summary = json!({
+        "metrics_version": tract_metrics::METRICS_VERSION,
+        "out": group_dir.join("measurements.csv").display().to_string(),
+        "rows": rows.len(),
+        "participants": participants,
+        "visits": visits,
+        "visit_times": times,
+        "outcomes": outcomes,
+        "sources": sources,
+        "runs_without_tract_stats": missing,
+        "mapping": {
+            "participant_id": "BIDS subject label (without sub-)",
+            "visit": "BIDS session label (without ses-); 'baseline' when there are no sessions",
+            "time": "from --visit-time LABEL=T",
+            "<tract>_fa, <tract>_md": "fa_points / md_points of the most affected side (lower FA)",
+            "<tract>_<side>_fa, <tract>_<side>_md": "fa_points / md_points of that side",
+            "<tract>_rfa, <tract>_fna": "relative FA and fiber number asymmetry",
+            "md_unit": "10^-3 mm^2/s",
+        },
+    });
+    write_all(
+        &group_dir,
+        &[
+            ("measurements.csv".into(), Payload::Bytes(csv_bytes)),
+            (
+                "measurements.json".into(),
+                Payload::Bytes(json_bytes(&summary)?),
+            ),
+        ],
+        &WriteOptions::default(),
+    )?;
+    emit(&summary, &prov, json)
 }

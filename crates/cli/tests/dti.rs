@@ -4,7 +4,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{evidentia, json};
+use common::{evidentia, fails_with, json};
 use evidentia_dti::Volume;
 use evidentia_dti::gradients::{GradientOptions, GradientTable};
 use evidentia_dti::maps;
@@ -381,7 +381,7 @@ fn bad_inputs_exit_2_with_the_file_named_and_no_outputs() {
             "--out",
             &s(&dir.join("x.txt")),
         ],
-        &[".trk or .tck"],
+        &[".trk, .tck or .trx"],
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -476,5 +476,369 @@ fn check_gradients_detects_a_flipped_x() {
     assert_eq!(v["combinations"].as_array().unwrap().len(), 24);
     assert_eq!(v["given_is_best"], false, "{v}");
     assert_eq!(v["best_label"], "xyz, flip -x");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Asserts two JSON values are equal, numbers within `rel` relative difference.
+fn close_json(a: &serde_json::Value, b: &serde_json::Value, rel: f64) {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= rel * x.abs().max(y.abs()), "{x} vs {y}");
+        }
+        (V::Array(x), V::Array(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).for_each(|(x, y)| close_json(x, y, rel));
+        }
+        (V::Object(x), V::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+            x.iter().for_each(|(k, v)| close_json(v, &y[k], rel));
+        }
+        _ => assert_eq!(a, b),
+    }
+}
+
+/// Writes a BIDS dataset with one phantom run per (subject, session).
+fn write_bids(root: &Path, runs: &[(&str, Option<&str>)], ph: &Phantom) {
+    for (sub, ses) in runs {
+        let mut d = root.join(format!("sub-{sub}"));
+        let mut stem = format!("sub-{sub}");
+        if let Some(s) = ses {
+            d = d.join(format!("ses-{s}"));
+            stem = format!("{stem}_ses-{s}");
+        }
+        let d = d.join("dwi");
+        std::fs::create_dir_all(&d).unwrap();
+        let stem = format!("{stem}_dwi");
+        write_phantom(ph, &d, &stem, false);
+        std::fs::write(d.join(format!("{stem}.json")), "{}").unwrap();
+    }
+    std::fs::write(
+        root.join("dataset_description.json"),
+        r#"{"Name":"x","BIDSVersion":"1.10.0"}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn bids_run_tracks_tracts_and_group_gathers_measurements() {
+    let dir = tmp("bids-tracts");
+    let root = dir.join("bids");
+    let ph = phantom([20, 20, 10]);
+    write_bids(
+        &root,
+        &[
+            ("01", Some("baseline")),
+            ("01", Some("T4")),
+            ("02", Some("baseline")),
+        ],
+        &ph,
+    );
+    // Whole-volume "tracts" (no ROIs) with different seed grids, so left and right differ.
+    let tdir = dir.join("tracts");
+    std::fs::create_dir_all(&tdir).unwrap();
+    for (name, hemi, spacing) in [("bundle_left", "left", 2.0), ("bundle_right", "right", 3.0)] {
+        std::fs::write(
+            tdir.join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nhemisphere = \"{hemi}\"\n[params]\nseed_spacing_mm = {spacing}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let out = dir.join("deriv");
+    let base = [
+        "dti",
+        "run",
+        &s(&root),
+        &s(&out),
+        "participant",
+        "--method",
+        "ols",
+        "--skip-gradient-check",
+    ];
+    let mut args = base.to_vec();
+    let tdir_s = s(&tdir);
+    args.extend(["--participant-label", "01", "--tracts", &tdir_s]);
+    let v = json(&args);
+    assert_eq!(v["succeeded"], 2, "{v}");
+    // sub-02 is fitted without tracts: the group step must report it.
+    let mut args = base.to_vec();
+    args.extend(["--participant-label", "02"]);
+    json(&args);
+
+    let d = out.join("sub-01").join("ses-baseline").join("dwi");
+    let trk = d.join("sub-01_ses-baseline_desc-bundleLeft_tractography.trk");
+    assert!(trk.exists(), "{:?}", files_in(&d));
+    let stats_p = d.join("sub-01_ses-baseline_tractstats.json");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats_p).unwrap()).unwrap();
+
+    // The tractogram equals `dti track` on the written tensor and mask with the same definition.
+    let again = dir.join("again.trk");
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &s(&d.join("sub-01_ses-baseline_model-tensor_param-tensor_dwimap.nii.gz")),
+        "--mask",
+        &s(&d.join("sub-01_ses-baseline_desc-brain_mask.nii.gz")),
+        "--tract",
+        &s(&tdir.join("bundle_left.toml")),
+        "--out",
+        &s(&again),
+    ]);
+    assert_eq!(std::fs::read(&trk).unwrap(), std::fs::read(&again).unwrap());
+
+    // The statistics equal `dti tract-stats` on the written tractograms and maps.
+    let maps = dir.join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    for (k, stem) in [
+        ("fa", "dti_FA"),
+        ("md", "dti_MD"),
+        ("ad", "dti_AD"),
+        ("rd", "dti_RD"),
+    ] {
+        std::fs::copy(
+            d.join(format!(
+                "sub-01_ses-baseline_model-tensor_param-{k}_dwimap.nii.gz"
+            )),
+            maps.join(format!("{stem}.nii.gz")),
+        )
+        .unwrap();
+    }
+    let right = d.join("sub-01_ses-baseline_desc-bundleRight_tractography.trk");
+    let st = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &format!("{},{}", s(&trk), s(&right)),
+        "--maps",
+        &s(&maps),
+    ]);
+    // Equal but for the TRK's float32 voxel-mm rounding of the points (stats come from the
+    // streamlines in memory): counts and voxel averages exact, point averages to 1e-7.
+    close_json(&st["tracts"], &stats["tracts"], 1e-7);
+    close_json(&st["asymmetry"], &stats["asymmetry"], 1e-7);
+    assert_eq!(
+        st["tracts"][0]["fa_voxels"],
+        stats["tracts"][0]["fa_voxels"]
+    );
+    assert_eq!(
+        st["tracts"][1]["streamlines"],
+        stats["tracts"][1]["streamlines"]
+    );
+    let left_n = stats["tracts"][0]["streamlines"].as_u64().unwrap();
+    assert!(left_n > 0, "{stats}");
+
+    // Group level: without a time for T4 it fails and names the file.
+    let group = |extra: &[&str]| {
+        let mut a = vec!["dti", "run", &s(&root), &s(&out), "group"]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let a = group(&[]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(&a, &["sub-01_ses-T4_tractstats.json", "--visit-time T4="]);
+    let a = group(&["--visit-time", "baseline=0,T4=12"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let g = json(&a);
+    let missing = g["runs_without_tract_stats"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{g}");
+    assert!(missing[0].as_str().unwrap().contains("sub-02"));
+    let csv = std::fs::read_to_string(out.join("group").join("measurements.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("participant_id,visit,time,outcome,value")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let get = |visit: &str, outcome: &str| -> f64 {
+        let r: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| r[0] == "01" && r[1] == visit && r[3] == outcome)
+            .collect();
+        assert_eq!(r.len(), 1, "{visit} {outcome}: {csv}");
+        r[0][4].parse().unwrap()
+    };
+    let t = &stats["tracts"];
+    let (fl, fr) = (
+        t[0]["fa_points"].as_f64().unwrap(),
+        t[1]["fa_points"].as_f64().unwrap(),
+    );
+    assert_eq!(get("baseline", "bundle_left_fa"), fl);
+    assert_eq!(get("baseline", "bundle_right_fa"), fr);
+    assert_eq!(get("baseline", "bundle_fa"), fl.min(fr));
+    let ml = t[0]["md_points"].as_f64().unwrap();
+    assert!((get("baseline", "bundle_left_md") - ml * 1e3).abs() < 1e-12);
+    assert_eq!(
+        get("baseline", "bundle_fna"),
+        stats["asymmetry"][0]["fna"].as_f64().unwrap()
+    );
+    // Same phantom at both visits: same values, times from --visit-time.
+    assert_eq!(get("T4", "bundle_fa"), fl.min(fr));
+    assert!(
+        rows.iter()
+            .any(|r| r[1] == "T4" && r[2].parse::<f64>() == Ok(12.0))
+    );
+    // 2 sides × (fa, md) + (fa, md, rfa, fna) per visit.
+    assert_eq!(rows.len(), 2 * 8, "{csv}");
+    // The table passes the trial dataset's validation as it is.
+    let trial = dir.join("trial");
+    std::fs::create_dir_all(&trial).unwrap();
+    std::fs::copy(
+        out.join("group").join("measurements.csv"),
+        trial.join("measurements.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        trial.join("participants.csv"),
+        "participant_id,arm,site,randomization_date,disposition,last_visit,disposition_reason\n\
+         01,A,s1,2024-01-02,completed,T4,\n02,B,s1,2024-01-03,completed,T4,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        trial.join("adverse_events.csv"),
+        "participant_id,term,onset_day,severity,serious,related\n",
+    )
+    .unwrap();
+    let mut plan = String::from(
+        "[trial]\nname = \"t\"\ntime_unit = \"months\"\n[analysis]\nalpha = 0.05\neffect_size = \"cohen_d\"\nprofile = \"spss\"\noutput_formats = [\"json\"]\n\
+         [[arms]]\nname = \"A\"\ncontrol = true\n[[arms]]\nname = \"B\"\n\
+         [[visits]]\nlabel = \"baseline\"\ntime = 0\nbaseline = true\n\
+         [[visits]]\nlabel = \"T4\"\ntime = 12\n\
+         [missing_data]\nmethod = \"complete_case\"\n",
+    );
+    for (o, lo, hi) in [
+        ("bundle_fa", 0.0, 1.0),
+        ("bundle_md", 0.0, 5.0),
+        ("bundle_rfa", 0.0, 10.0),
+        ("bundle_fna", -1.0, 1.0),
+        ("bundle_left_fa", 0.0, 1.0),
+        ("bundle_left_md", 0.0, 5.0),
+        ("bundle_right_fa", 0.0, 1.0),
+        ("bundle_right_md", 0.0, 5.0),
+    ] {
+        let role = if o == "bundle_fa" {
+            "primary"
+        } else {
+            "secondary"
+        };
+        plan.push_str(&format!(
+            "[[outcomes]]\nname = \"{o}\"\nlabel = \"{o}\"\nunit = \"1\"\nrange = [{lo:?}, {hi:?}]\nbenefit = \"higher\"\nrole = \"{role}\"\n\
+             analysis = {{ method = \"paired_by_visit\", test = \"t\" }}\n"
+        ));
+    }
+    std::fs::write(trial.join("plan.toml"), plan).unwrap();
+    let o = evidentia(&[
+        "trial",
+        "validate",
+        "--data",
+        &s(&trial),
+        "--plan",
+        &s(&trial.join("plan.toml")),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn track_writes_trx_with_per_point_fa() {
+    let dir = tmp("trx");
+    let ph = phantom([20, 20, 10]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let out = dir.join("fit");
+    json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&bvec),
+        "--method",
+        "ols",
+        "--out",
+        &s(&out),
+    ]);
+    let tensor = s(&out.join("dti_tensor.nii.gz"));
+    let mask = s(&out.join("dti_mask.nii.gz"));
+    let (trx, tck) = (dir.join("b_left.trx"), dir.join("b_left.tck"));
+    for p in [&trx, &tck] {
+        json(&[
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--mask",
+            &mask,
+            "--seed-spacing",
+            "3",
+            "--out",
+            &s(p),
+        ]);
+    }
+    let t = evidentia_dti::trx::read_trx(&std::fs::read(&trx).unwrap()).unwrap();
+    let c = evidentia_dti::streamlines::read_tck(&std::fs::read(&tck).unwrap()).unwrap();
+    assert!(!t.streamlines.is_empty());
+    // Same float32 world points as the TCK, bit for bit.
+    assert_eq!(t.streamlines, c.streamlines);
+    assert_eq!(t.header["NB_VERTICES"], t.streamlines.n_points());
+    assert_eq!(t.header["DIMENSIONS"], serde_json::json!([20, 20, 10]));
+    let fa = &t.dpv["fa"];
+    assert_eq!(fa.len(), t.streamlines.n_points());
+    // Tracking stops below FA 0.2 (interpolated), so every stored point but the last of each
+    // half is above it; the mean is well above.
+    let mean = fa.iter().map(|&x| f64::from(x)).sum::<f64>() / fa.len() as f64;
+    assert!(mean > 0.3 && mean < 1.0, "{mean}");
+    assert!(t.dpv["md"].iter().all(|m| m.is_finite() && *m > 0.0));
+    // tract-stats reads TRX like TCK.
+    let a = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &s(&trx),
+        "--maps",
+        &s(&out),
+    ]);
+    let b = json(&[
+        "dti",
+        "tract-stats",
+        "--tracts",
+        &s(&tck),
+        "--maps",
+        &s(&out),
+    ]);
+    assert_eq!(a["tracts"], b["tracts"]);
+    // Kept for `python tools/reference/check_trx.py $TMP/evidentia_trx_check` (trx-python).
+    let keep = std::env::temp_dir().join("evidentia_trx_check");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::copy(&trx, keep.join("rust.trx")).unwrap();
+    std::fs::copy(&tck, keep.join("rust.tck")).unwrap();
+    // A damaged file is an error naming it, not a panic.
+    let bytes = std::fs::read(&trx).unwrap();
+    let bad = dir.join("bad.trx");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(
+        &[
+            "dti",
+            "tract-stats",
+            "--tracts",
+            &s(&bad),
+            "--maps",
+            &s(&out),
+        ],
+        &["bad.trx"],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -48,6 +48,7 @@ pub mod tensor;
 pub mod track;
 pub mod track_phantom;
 pub mod tract_metrics;
+pub mod trx;
 pub mod volume;
 
 pub use error::{DtiError, Result};
