@@ -736,44 +736,11 @@ pub fn read(path: &Path) -> Result<(NiftiHeader, Volume<f32>)> {
 /// in errors. Allocation is bounded by the input: a header claiming more data than the
 /// bytes (or, compressed, 1032× the bytes) can hold is rejected first.
 pub fn read_from_bytes(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Volume<f32>)> {
-    if is_gzip(bytes) {
-        let mut head = Vec::with_capacity(NIFTI2_HEADER_SIZE);
-        (&mut MultiGzDecoder::new(bytes))
-            .take(NIFTI2_HEADER_SIZE as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| format_err(name, format!("corrupt gzip data in the header: {e}")))?;
-        let hdr = NiftiHeader::parse(name, &head)?;
-        let (offset, n_data) = data_extent(name, &hdr)?;
-        let needed = offset + n_data;
-        if needed / MAX_DEFLATE_RATIO > bytes.len() {
-            return Err(format_err(
-                name,
-                format!(
-                    "header announces {needed} bytes, more than {} compressed bytes can hold",
-                    bytes.len()
-                ),
-            ));
-        }
-        let raw = gunzip_exact(name, bytes, needed)?;
-        let vol = decode_volume(name, &hdr, &raw[offset..needed])?;
-        Ok((hdr, vol))
-    } else {
-        let hdr = NiftiHeader::parse(name, bytes)?;
-        let (offset, n_data) = data_extent(name, &hdr)?;
-        let needed = offset + n_data;
-        if bytes.len() < needed {
-            return Err(format_err(
-                name,
-                format!(
-                    "file is {} bytes but the header needs {needed} ({n_data} data bytes \
-                     at offset {offset}): truncated, or the header is wrong",
-                    bytes.len()
-                ),
-            ));
-        }
-        let vol = decode_volume(name, &hdr, &bytes[offset..needed])?;
-        Ok((hdr, vol))
-    }
+    let (hdr, inflated, offset) = unpack(name, bytes)?;
+    let (_, n_data) = data_extent(name, &hdr)?;
+    let data = inflated.as_deref().unwrap_or(bytes);
+    let vol = decode_volume(name, &hdr, &data[offset..offset + n_data])?;
+    Ok((hdr, vol))
 }
 
 /// A 4-D image decoded voxel-major (see [`decode_voxel_major`]).
