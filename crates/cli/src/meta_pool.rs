@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::error::{CliError, CliResult, meta_err};
 use crate::output::emit;
 use crate::provenance::Provenance;
-use crate::table::Table;
+use crate::table::{Table, typed_column};
 
 /// Effect measure of `meta pool`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -779,17 +779,9 @@ fn moderators(
         if name == "__yi" || frame.get(&name).is_some() {
             continue;
         }
-        let column = match table.numeric_with_nan(&name) {
-            Ok(v) => Column::Numeric(rows.iter().map(|&i| v[i]).collect()),
-            Err(CliError::Cell { .. }) => {
-                let s = table.strings(&name)?;
-                Column::Text(
-                    rows.iter()
-                        .map(|&i| (!crate::table::is_missing(&s[i])).then(|| s[i].clone()))
-                        .collect(),
-                )
-            }
-            Err(e) => return Err(e),
+        let column = match typed_column(table.numeric_with_nan(&name), || table.strings(&name))? {
+            Column::Numeric(v) => Column::Numeric(rows.iter().map(|&i| v[i]).collect()),
+            Column::Text(v) => Column::Text(rows.iter().map(|&i| v[i].clone()).collect()),
         };
         frame
             .insert(&name, column)

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use evidentia_stats::design::{Coding, Column, Design, Frame, build_design};
+use evidentia_stats::design::{Coding, Design, Frame, build_design};
 use evidentia_stats::formula::Formula;
 use evidentia_stats::gee::{self, CorrStructure, CorrelationEstimate, GeeCovariance, GeeOptions};
 use evidentia_stats::glm::{self, Family, GlmOptions, WaldTest};
@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::error::{CliError, CliResult};
 use crate::output::{emit, fmt_num};
 use crate::provenance::Provenance;
-use crate::table::{Columns, Table, is_missing};
+use crate::table::{Columns, Table, typed_column};
 
 /// Arguments of `stats model`.
 #[derive(Debug, Args)]
@@ -133,17 +133,7 @@ fn frame_of(table: &Columns, names: &[String]) -> CliResult<Frame> {
         if frame.get(name).is_some() {
             continue;
         }
-        let column = match table.numeric_with_nan(name) {
-            Ok(v) => Column::Numeric(v),
-            Err(CliError::Cell { .. }) => Column::Text(
-                table
-                    .strings(name)?
-                    .into_iter()
-                    .map(|s| (!is_missing(&s)).then_some(s))
-                    .collect(),
-            ),
-            Err(e) => return Err(e),
-        };
+        let column = typed_column(table.numeric_with_nan(name), || table.strings(name))?;
         frame
             .insert(name, column)
             .map_err(CliError::stats("reading the data"))?;

@@ -453,3 +453,23 @@ mod fuzz_like {
         }
     }
 }
+
+/// A column for the statistics core's frames: numeric when every present cell is a number
+/// (`numeric` succeeds), text otherwise (missing cells as `None`); shared by every command
+/// that reads formula columns.
+pub fn typed_column(
+    numeric: CliResult<Vec<f64>>,
+    strings: impl FnOnce() -> CliResult<Vec<String>>,
+) -> CliResult<evidentia_stats::design::Column> {
+    use evidentia_stats::design::Column;
+    match numeric {
+        Ok(v) => Ok(Column::Numeric(v)),
+        Err(CliError::Cell { .. }) => Ok(Column::Text(
+            strings()?
+                .into_iter()
+                .map(|s| (!is_missing(&s)).then_some(s))
+                .collect(),
+        )),
+        Err(e) => Err(e),
+    }
+}
