@@ -79,16 +79,7 @@ struct SimulatedTrial {
     plan: String,
     report: String,
     /// The primary endpoint's between-arm difference at each visit.
-    primary: Vec<PrimaryRow>,
-}
-
-#[derive(Debug, Serialize)]
-struct PrimaryRow {
-    outcome: String,
-    visit: String,
-    estimate: f64,
-    ci: [f64; 2],
-    p_value: f64,
+    primary: Vec<evidentia_trial::analysis::PrimaryLine>,
 }
 
 /// Simulates the CP trial, writes it with its plan, analyses it and writes the report.
@@ -108,20 +99,7 @@ fn simulated_trial(out: &Path, seed: u64, prov: &mut Provenance) -> CliResult<Si
         .map_err(fail("analysing the simulated trial"))?;
     let report_dir = out.join("report");
     evidentia_trial::report::write_report(&res, &report_dir).map_err(fail("writing the report"))?;
-    let primary = res
-        .endpoints
-        .iter()
-        .filter(|o| o.role == "primary")
-        .flat_map(|o| {
-            o.visits.iter().map(|v| PrimaryRow {
-                outcome: o.label.clone(),
-                visit: v.visit.clone(),
-                estimate: v.between.estimate,
-                ci: v.between.ci,
-                p_value: v.between.p_value,
-            })
-        })
-        .collect();
+    let primary = res.primary_lines();
     Ok(SimulatedTrial {
         design: "cp-rct",
         seed,

@@ -64,17 +64,7 @@ pub struct AnalyzeArgs {
 struct AnalyzeOutput {
     report: String,
     files: Vec<String>,
-    primary: Vec<PrimaryLine>,
-}
-
-/// The primary endpoint's between-arm estimate at each visit (the printed summary).
-#[derive(Serialize)]
-struct PrimaryLine {
-    outcome: String,
-    visit: String,
-    estimate: f64,
-    ci: [f64; 2],
-    p_value: f64,
+    primary: Vec<evidentia_trial::analysis::PrimaryLine>,
 }
 
 /// Arguments of `trial randomize`.
@@ -298,20 +288,7 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
             prov.seed = res.provenance.seed;
             let files =
                 evidentia_trial::report::write_report(&res, &a.out).map_err(trial_err(&a.out))?;
-            let primary = res
-                .endpoints
-                .iter()
-                .filter(|o| o.role == "primary")
-                .flat_map(|o| {
-                    o.visits.iter().map(|v| PrimaryLine {
-                        outcome: o.label.clone(),
-                        visit: v.visit.clone(),
-                        estimate: v.between.estimate,
-                        ci: v.between.ci,
-                        p_value: v.between.p_value,
-                    })
-                })
-                .collect();
+            let primary = res.primary_lines();
             emit(
                 &AnalyzeOutput {
                     report: a.out.join("report.html").display().to_string(),

@@ -49,6 +49,35 @@ pub struct TrialResults {
     pub consort: Consort,
 }
 
+/// The primary endpoint's between-arm difference at one visit (the printed summary).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrimaryLine {
+    pub outcome: String,
+    pub visit: String,
+    pub estimate: f64,
+    pub ci: [f64; 2],
+    pub p_value: f64,
+}
+
+impl TrialResults {
+    /// The between-arm difference of every primary outcome at each post-baseline visit.
+    pub fn primary_lines(&self) -> Vec<PrimaryLine> {
+        self.endpoints
+            .iter()
+            .filter(|o| o.role == "primary")
+            .flat_map(|o| {
+                o.visits.iter().map(|v| PrimaryLine {
+                    outcome: o.label.clone(),
+                    visit: v.visit.clone(),
+                    estimate: v.between.estimate,
+                    ci: v.between.ci,
+                    p_value: v.between.p_value,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Where the numbers came from.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Provenance {
