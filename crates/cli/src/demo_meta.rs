@@ -50,21 +50,6 @@ pub struct DemoMeta {
     figures: Vec<String>,
 }
 
-fn cell(table: &Table, line: u64, row: &[String], name: &str) -> CliResult<Option<f64>> {
-    let j = table.column(name)?;
-    let s = row[j].trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    s.parse::<f64>().map(Some).map_err(|_| CliError::Cell {
-        path: table.path.clone(),
-        line,
-        column: name.into(),
-        value: s.into(),
-        expected: "is not a number".into(),
-    })
-}
-
 /// Runs the demo meta-analysis; writes the forest and funnel plots into `out` if given.
 pub fn run(prov: &mut Provenance, out: Option<&Path>) -> CliResult<DemoMeta> {
     prov.add_bytes(STUDIES_NAME, STUDIES.as_bytes());
@@ -74,7 +59,20 @@ pub fn run(prov: &mut Provenance, out: Option<&Path>) -> CliResult<DemoMeta> {
     let mut studies = Vec::new();
     let mut converted = Vec::new();
     let mut arms = Vec::new();
-    for (line, r) in &table.rows {
+    // Columns through the shared table reader (errors name row, column and value; empty = NaN).
+    let mut cols = std::collections::BTreeMap::new();
+    for k in ["1", "2"] {
+        for c in ["m", "sd", "n", "ci_low", "ci_high"] {
+            let name = match c {
+                "ci_low" => format!("ci{k}_low"),
+                "ci_high" => format!("ci{k}_high"),
+                _ => format!("{c}{k}"),
+            };
+            cols.insert(name.clone(), table.numeric_with_nan(&name)?);
+        }
+    }
+    for (i, (line, r)) in table.rows.iter().enumerate() {
+        let get = |name: String| Some(cols[&name][i]).filter(|v| !v.is_nan());
         let arm = |k: &str| -> CliResult<(ContinuousArm, bool)> {
             let need = |v: Option<f64>, what: &str| {
                 v.ok_or_else(|| CliError::Data {
@@ -82,13 +80,13 @@ pub fn run(prov: &mut Provenance, out: Option<&Path>) -> CliResult<DemoMeta> {
                     message: format!("row {line}: {what}{k} is empty"),
                 })
             };
-            let m = need(cell(&table, *line, r, &format!("m{k}"))?, "m")?;
-            let n = need(cell(&table, *line, r, &format!("n{k}"))?, "n")?;
-            match cell(&table, *line, r, &format!("sd{k}"))? {
+            let m = need(get(format!("m{k}")), "m")?;
+            let n = need(get(format!("n{k}")), "n")?;
+            match get(format!("sd{k}")) {
                 Some(sd) => Ok((ContinuousArm { mean: m, sd, n }, false)),
                 None => {
-                    let lo = need(cell(&table, *line, r, &format!("ci{k}_low"))?, "ci_low")?;
-                    let hi = need(cell(&table, *line, r, &format!("ci{k}_high"))?, "ci_high")?;
+                    let lo = need(get(format!("ci{k}_low")), "ci_low")?;
+                    let hi = need(get(format!("ci{k}_high")), "ci_high")?;
                     let sd = sd_from_ci(lo, hi, n, 0.95, CiCritical::T).map_err(ctx())?;
                     Ok((
                         ContinuousArm {
