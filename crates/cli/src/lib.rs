@@ -20,6 +20,7 @@ pub mod model_more;
 pub mod outdir;
 pub mod output;
 pub mod provenance;
+pub mod serve_cmd;
 pub mod stats_cmd;
 pub mod table;
 pub mod trial_cmd;
@@ -67,6 +68,12 @@ pub enum Command {
     /// Diffusion MRI: tensor fitting, masks, gradient checks, BIDS App, tractography.
     #[command(subcommand)]
     Dti(dti_cmd::DtiCommand),
+    /// The trial conduct service: web randomization (IWRS) with concealment and blinding,
+    /// visit and adverse-event capture, audit trail (browser pages and a JSON API).
+    #[command(
+        after_help = "Examples:\n  evidentia serve --db trial.db --listen 127.0.0.1:8080\n  evidentia serve verify-audit --db trial.db\n\nAPI: docs/api.md."
+    )]
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -77,5 +84,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Meta(cmd) => meta_cmd::run(cmd, cli.json),
         Command::Trial(cmd) => trial_cmd::run(cmd, cli.json),
         Command::Dti(cmd) => dti_cmd::run(cmd, cli.json),
+        Command::Serve(a) => serve_cmd::run(a, cli.json),
     }
 }

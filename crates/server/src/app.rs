@@ -28,6 +28,8 @@ pub struct ServeConfig {
     /// `--listen`: address and port (port 0 picks a free one).
     pub listen: SocketAddr,
     pub security: SecurityConfig,
+    /// Training mode: future dates accepted with a warning (see `Db::training`).
+    pub training: bool,
 }
 
 impl ServeConfig {
@@ -36,6 +38,7 @@ impl ServeConfig {
             db: db.into(),
             listen,
             security: SecurityConfig::default(),
+            training: false,
         }
     }
 }
@@ -83,7 +86,8 @@ fn templates() -> ServerResult<minijinja::Environment<'static>> {
 
 /// Opens (creating and migrating) the database, binds the address and serves until shut down.
 pub async fn start(cfg: ServeConfig) -> ServerResult<Running> {
-    let db = Db::open(&cfg.db).await?;
+    let mut db = Db::open(&cfg.db).await?;
+    db.training = cfg.training;
     let token = service::ensure_setup_token(&db).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

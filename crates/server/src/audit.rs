@@ -184,9 +184,51 @@ pub async fn verify(db: &Db) -> ServerResult<Verification> {
             "the trail ends at row {last_seq} but the head records row {head_seq}: rows at the end were deleted or edited"
         ));
     }
+    problems.extend(allocation_problems(db, &all).await?);
     Ok(Verification {
         ok: problems.is_empty(),
         rows: all.len(),
         problems,
     })
+}
+
+/// Consistency of the allocations with the list and the trail: in every stratum the used
+/// slots are the first ones (none skipped), and every allocation has its audit row.
+async fn allocation_problems(db: &Db, trail: &[AuditRow]) -> ServerResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT st.label, sl.sequence, a.id AS aid FROM slots sl JOIN strata st ON st.id = sl.stratum_id \
+         LEFT JOIN allocations a ON a.slot_id = sl.id ORDER BY st.label, sl.sequence",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut problems = Vec::new();
+    let mut current = String::new();
+    let mut free_seen: Option<i64> = None;
+    let mut used = 0usize;
+    for r in &rows {
+        let label: String = r.try_get("label")?;
+        let seq: i64 = r.try_get("sequence")?;
+        let taken = r.try_get::<Option<i64>, _>("aid")?.is_some();
+        if label != current {
+            current = label.clone();
+            free_seen = None;
+        }
+        if taken {
+            used += 1;
+            if let Some(free) = free_seen {
+                problems.push(format!(
+                    "stratum {label}: slot {seq} is used but slot {free} before it was skipped"
+                ));
+            }
+        } else if free_seen.is_none() {
+            free_seen = Some(seq);
+        }
+    }
+    let audited = trail.iter().filter(|r| r.action == "randomize").count();
+    if audited != used {
+        problems.push(format!(
+            "{used} allocations but {audited} randomization entries in the audit trail"
+        ));
+    }
+    Ok(problems)
 }

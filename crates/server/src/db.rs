@@ -22,6 +22,10 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Training mode (`evidentia serve --training`): dates after today are accepted with
+    /// a warning instead of refused, so that a whole follow-up can be rehearsed (and
+    /// tested) in one day. Every page shows a banner in this mode.
+    pub training: bool,
 }
 
 /// A write transaction.
@@ -112,7 +116,11 @@ impl Db {
                 .fetch_all(&pool)
                 .await?;
         }
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            training: false,
+        };
         db.migrate().await?;
         Ok(db)
     }

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod service;
+pub mod testkit;
 pub mod web;
 
 pub use app::{Running, ServeConfig, start};

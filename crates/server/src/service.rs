@@ -1661,6 +1661,26 @@ async fn ended(tx: &mut Tx, pid: i64) -> ServerResult<Option<(String, String)>> 
     })
 }
 
+/// Refuses a date after today (UTC), or in training mode accepts it with a warning.
+fn check_not_future(
+    db: &Db,
+    what: &str,
+    date: Date,
+    warnings: &mut Vec<String>,
+) -> ServerResult<()> {
+    let today = Date::parse(&clock::now().date).unwrap_or(date);
+    if date > today {
+        if db.training {
+            warnings.push(format!(
+                "{what} {date} is in the future (accepted in training mode)"
+            ));
+        } else {
+            return Err(bad(format!("{what} {date} is in the future")));
+        }
+    }
+    Ok(())
+}
+
 /// The result of a data entry: what was stored and any warnings (e.g. out of window).
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryResult {
@@ -1683,17 +1703,14 @@ pub async fn record_visit(
         .visit(visit)
         .ok_or_else(|| bad(format!("visit {visit:?} is not in the plan")))?;
     let date = parse_date("visit date", visit_date)?;
-    let today = Date::parse(&clock::now().date).unwrap_or(date);
-    if date > today {
-        return Err(bad(format!("visit date {date} is in the future")));
-    }
+    let mut warnings = Vec::new();
+    check_not_future(db, "visit date", date, &mut warnings)?;
     let windows = visit_windows(&plan, Some(day0))?;
     let w = windows
         .iter()
         .find(|w| w.visit == v.label)
         .ok_or_else(|| bad("visit window missing"))?;
     let day = date.days_since_epoch() - day0.days_since_epoch();
-    let mut warnings = Vec::new();
     if !v.baseline && day < 0 {
         return Err(bad(format!(
             "visit {visit} on {date} is before day 0 ({day0})"
@@ -1872,6 +1889,8 @@ pub async fn add_adverse_event(
     let (pid, day0) = randomized_participant(db, u, code).await?;
     check_text("term", e.term, true)?;
     let onset = parse_date("onset date", e.onset_date)?;
+    let mut warnings = Vec::new();
+    check_not_future(db, "onset date", onset, &mut warnings)?;
     if onset < day0 {
         return Err(bad(format!("onset {onset} is before day 0 ({day0})")));
     }
@@ -1928,7 +1947,7 @@ pub async fn add_adverse_event(
     tx.commit().await?;
     Ok(EntryResult {
         stored: 1,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -1977,6 +1996,8 @@ pub async fn record_status(
     }
     check_text("reason", reason, reason_code == "other")?;
     let d = parse_date("date", date)?;
+    let mut warnings = Vec::new();
+    check_not_future(db, "date", d, &mut warnings)?;
     if d < day0 {
         return Err(bad(format!("{d} is before day 0 ({day0})")));
     }
@@ -2025,7 +2046,7 @@ pub async fn record_status(
     tx.commit().await?;
     Ok(EntryResult {
         stored: 1,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

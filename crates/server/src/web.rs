@@ -252,6 +252,7 @@ struct Page {
     warnings: Vec<String>,
     error: Option<String>,
     sections: Vec<Section>,
+    training: bool,
 }
 
 fn nav_for(role: Role) -> Vec<Link> {
@@ -288,6 +289,11 @@ impl Page {
             nav: s.map(|s| nav_for(s.user.role)).unwrap_or_default(),
             ..Default::default()
         }
+    }
+
+    fn training(mut self, on: bool) -> Page {
+        self.training = on;
+        self
     }
 
     fn with(mut self, sec: Section) -> Page {
@@ -333,6 +339,7 @@ impl Msg {
 }
 
 fn render(st: &AppState, page: &Page, status: StatusCode) -> Response {
+    let page = &page.clone().training(st.db.training);
     let html = st
         .templates
         .get_template("page.html")
