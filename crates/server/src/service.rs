@@ -569,15 +569,20 @@ pub async fn import_list(
     production: bool,
 ) -> ServerResult<ListInfo> {
     u.require(&[Role::Manager])?;
+    let locked = || {
+        ServerError::Conflict(
+            "the list is locked in production: only an append with a reason is possible".into(),
+        )
+    };
+    if db::read_setting(db, key::LIST_STATUS).await?.as_deref() == Some("production") {
+        return Err(locked());
+    }
     let plan = plan(db).await?;
     let rows = parse_list(text)?;
     let hash = hex(&Sha256::digest(text.as_bytes()));
     let mut tx = db.begin_write().await?;
-    let status = db::get_setting(&mut tx, key::LIST_STATUS).await?;
-    if status.as_deref() == Some("production") {
-        return Err(ServerError::Conflict(
-            "the list is locked in production: only an append with a reason is possible".into(),
-        ));
+    if db::get_setting(&mut tx, key::LIST_STATUS).await?.as_deref() == Some("production") {
+        return Err(locked());
     }
     check_rows(&rows, &plan, &[])?;
     let labels: Vec<&str> = {
