@@ -36,6 +36,15 @@ pub struct ServeArgs {
     /// follow-up can be rehearsed in one day; every page shows a banner.
     #[arg(long)]
     pub training: bool,
+    /// Sign-in attempts allowed per user name per minute (three times as many per client address).
+    #[arg(long, default_value_t = 10)]
+    pub login_per_minute: usize,
+    /// Randomizations allowed per user per minute.
+    #[arg(long, default_value_t = 30)]
+    pub randomize_per_minute: usize,
+    /// Emergency unblindings allowed per user per hour.
+    #[arg(long, default_value_t = 5)]
+    pub unblind_per_hour: usize,
 }
 
 /// `serve` subcommands.
@@ -84,7 +93,9 @@ pub fn run(a: ServeArgs, json: bool) -> CliResult<()> {
                 idle_timeout: Duration::from_secs(a.idle_timeout_min.max(1) * 60),
                 absolute_timeout: Duration::from_secs(a.absolute_timeout_h.max(1) * 3600),
                 secure_cookie: !a.insecure_cookie,
-                ..SecurityConfig::default()
+                login_per_minute: a.login_per_minute.max(1),
+                randomize_per_minute: a.randomize_per_minute.max(1),
+                unblind_per_hour: a.unblind_per_hour.max(1),
             };
             evidentia_server::serve_blocking(cfg).map_err(fail)
         }

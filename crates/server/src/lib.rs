@@ -28,10 +28,10 @@ pub fn serve_blocking(cfg: ServeConfig) -> ServerResult<()> {
     let rt = runtime()?;
     rt.block_on(async move {
         let running = start(cfg).await?;
-        println!("evidentia serve: listening on http://{}", running.addr);
         if let Some(link) = &running.setup_link {
             println!("Setup link (one-time, creates the first administrator): {link}");
         }
+        println!("evidentia serve: listening on http://{}", running.addr);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
         }

@@ -344,10 +344,15 @@ fn expect(step: &str, r: std::io::Result<Response>, status: u16) -> Result<Respo
 
 /// Sets a fresh service up through the set-up link and the API: sites A and B, the
 /// accounts of [`Trial`], the plan and the list (locked for production).
-pub fn set_up_trial(server: &TestServer, plan_toml: &str, list_csv: &str) -> Result<Trial, String> {
-    let link = server.setup_link.clone().ok_or("no set-up link")?;
+pub fn set_up_trial(
+    addr: SocketAddr,
+    setup_link: Option<&str>,
+    plan_toml: &str,
+    list_csv: &str,
+) -> Result<Trial, String> {
+    let link = setup_link.ok_or("no set-up link")?;
     let token = link.split("token=").nth(1).ok_or("no token")?.to_string();
-    let mut m = server.client();
+    let mut m = Client::new(addr);
     expect(
         "setup",
         m.post_form(
@@ -401,7 +406,7 @@ pub fn set_up_trial(server: &TestServer, plan_toml: &str, list_csv: &str) -> Res
     )?;
     let mut signed = Vec::new();
     for (u, ..) in accounts {
-        let mut c = server.client();
+        let mut c = Client::new(addr);
         expect(u, c.login(u, PASSWORD), 200)?;
         signed.push(c);
     }

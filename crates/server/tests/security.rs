@@ -28,7 +28,15 @@ fn passwords_cookies_and_sessions() {
     let token = link.split("token=").nth(1).unwrap();
     let mut anon = server.client();
     let r = anon
-        .post_form("/setup", &[("token", token), ("username", "intruder"), ("password", "another-password-1"), ("password2", "another-password-1")])
+        .post_form(
+            "/setup",
+            &[
+                ("token", token),
+                ("username", "intruder"),
+                ("password", "another-password-1"),
+                ("password2", "another-password-1"),
+            ],
+        )
         .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
 
@@ -44,12 +52,21 @@ fn passwords_cookies_and_sessions() {
     c.login("stat", testkit::PASSWORD).unwrap();
     let second = c.session.clone().unwrap();
     assert_ne!(first, second);
-    let mut old = Client { session: Some(first), ..server.client() };
+    let mut old = Client {
+        session: Some(first),
+        ..server.client()
+    };
     assert_eq!(old.get("/api/v1/me").unwrap().status, 401);
     assert_eq!(c.get("/api/v1/me").unwrap().status, 200);
     // Logout ends the session.
-    assert_eq!(c.post_json("/api/v1/logout", &json!({})).unwrap().status, 200);
-    let mut after = Client { session: Some(second), ..server.client() };
+    assert_eq!(
+        c.post_json("/api/v1/logout", &json!({})).unwrap().status,
+        200
+    );
+    let mut after = Client {
+        session: Some(second),
+        ..server.client()
+    };
     assert_eq!(after.get("/api/v1/me").unwrap().status, 401);
     // Without a session: API 401, pages redirect to the login page.
     let r = anon.get("/participants").unwrap();
@@ -62,7 +79,11 @@ fn passwords_cookies_and_sessions() {
     assert_eq!(a.json()["error"], b.json()["error"]);
     // Security headers on every response.
     let r = t.manager.get("/").unwrap();
-    assert!(r.header("content-security-policy").unwrap().contains("default-src 'none'"));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.header("cache-control"), Some("no-store"));
     drop(server);
@@ -71,7 +92,10 @@ fn passwords_cookies_and_sessions() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let d = Db::open(&db).await.unwrap();
-        let rows = sqlx::query("SELECT password_hash FROM users").fetch_all(&d.pool).await.unwrap();
+        let rows = sqlx::query("SELECT password_hash FROM users")
+            .fetch_all(&d.pool)
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 6);
         for r in rows {
             let h: String = r.try_get("password_hash").unwrap();
@@ -102,8 +126,16 @@ fn idle_and_absolute_timeouts() {
     let link = server.setup_link.clone().unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
     let mut c = server.client();
-    c.post_form("/setup", &[("token", &token), ("username", "manager"), ("password", testkit::PASSWORD), ("password2", testkit::PASSWORD)])
-        .unwrap();
+    c.post_form(
+        "/setup",
+        &[
+            ("token", &token),
+            ("username", "manager"),
+            ("password", testkit::PASSWORD),
+            ("password2", testkit::PASSWORD),
+        ],
+    )
+    .unwrap();
     c.login("manager", testkit::PASSWORD).unwrap();
     assert_eq!(c.get("/api/v1/me").unwrap().status, 200);
     std::thread::sleep(Duration::from_millis(2300));
@@ -146,14 +178,34 @@ fn csrf_origin_methods_roles_and_rate_limits() {
 
     // CSRF: missing or wrong token refused for the API and the forms.
     let m = &mut t.manager;
-    let r = m.request("POST", "/api/v1/sites", Some("application/json"), site.to_string().as_bytes(), &[]).unwrap();
+    let r = m
+        .request(
+            "POST",
+            "/api/v1/sites",
+            Some("application/json"),
+            site.to_string().as_bytes(),
+            &[],
+        )
+        .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
     let r = m
-        .request("POST", "/api/v1/sites", Some("application/json"), site.to_string().as_bytes(), &[("X-CSRF-Token", "0")])
+        .request(
+            "POST",
+            "/api/v1/sites",
+            Some("application/json"),
+            site.to_string().as_bytes(),
+            &[("X-CSRF-Token", "0")],
+        )
         .unwrap();
     assert_eq!(r.status, 403);
     let r = m
-        .request("POST", "/admin/sites", Some("application/x-www-form-urlencoded"), b"code=C&name=Site+C", &[])
+        .request(
+            "POST",
+            "/admin/sites",
+            Some("application/x-www-form-urlencoded"),
+            b"code=C&name=Site+C",
+            &[],
+        )
         .unwrap();
     assert_eq!(r.status, 403);
     assert!(r.body.contains("security token"), "{}", r.body);
@@ -171,44 +223,123 @@ fn csrf_origin_methods_roles_and_rate_limits() {
     assert_eq!(r.status, 403);
     // Nothing was created by the refused requests; GET never changes state.
     assert!(!m.get("/api/v1/sites").unwrap().body.contains("Site C"));
-    for path in ["/api/v1/lock", "/api/v1/unblind", "/admin/lock", "/logout", "/api/v1/list/lock"] {
+    for path in [
+        "/api/v1/lock",
+        "/api/v1/unblind",
+        "/admin/lock",
+        "/logout",
+        "/api/v1/list/lock",
+    ] {
         assert_eq!(m.get(path).unwrap().status, 405, "GET {path}");
     }
-    assert_eq!(m.get("/api/v1/state").unwrap().json()["database_locked"], false);
+    assert_eq!(
+        m.get("/api/v1/state").unwrap().json()["database_locked"],
+        false
+    );
 
     // Roles are checked on the server for every request.
     let inv = &mut t.investigators[0];
     assert_eq!(inv.post_json("/api/v1/sites", &site).unwrap().status, 403);
-    assert_eq!(inv.post_json("/api/v1/lock", &json!({"reason": "x"})).unwrap().status, 403);
+    assert_eq!(
+        inv.post_json("/api/v1/lock", &json!({"reason": "x"}))
+            .unwrap()
+            .status,
+        403
+    );
     assert_eq!(inv.get("/api/v1/export").unwrap().status, 403);
     assert_eq!(inv.get("/api/v1/audit").unwrap().status, 403);
     assert_eq!(inv.get("/api/v1/pharmacy").unwrap().status, 403);
-    assert_eq!(t.pharmacists[0].get("/api/v1/participants").unwrap().status, 403);
+    assert_eq!(
+        t.pharmacists[0].get("/api/v1/participants").unwrap().status,
+        403
+    );
     assert_eq!(t.pharmacists[0].get("/api/v1/export").unwrap().status, 403);
-    assert_eq!(t.statistician.post_json("/api/v1/screening", &json!({"screening_id": "S1", "eligible": true})).unwrap().status, 403);
-    assert_eq!(t.statistician.get("/api/v1/export?unblinded=true").unwrap().status, 403);
-    assert_eq!(t.manager.post_json("/api/v1/unblind", &json!({"reason": "early"})).unwrap().status, 409);
+    assert_eq!(
+        t.statistician
+            .post_json(
+                "/api/v1/screening",
+                &json!({"screening_id": "S1", "eligible": true})
+            )
+            .unwrap()
+            .status,
+        403
+    );
+    assert_eq!(
+        t.statistician
+            .get("/api/v1/export?unblinded=true")
+            .unwrap()
+            .status,
+        403
+    );
+    assert_eq!(
+        t.manager
+            .post_json("/api/v1/unblind", &json!({"reason": "early"}))
+            .unwrap()
+            .status,
+        409
+    );
     // Sites are separated: B's investigator cannot see or randomize A's participant.
-    testkit::enrol(&mut t.investigators[0], "SEC1", &factors(0), &covariates(0), false).unwrap();
-    assert_eq!(t.investigators[1].get("/api/v1/participants/SEC1").unwrap().status, 404);
-    assert_eq!(t.investigators[1].post_json("/api/v1/participants/SEC1/randomize", &json!({})).unwrap().status, 404);
+    testkit::enrol(
+        &mut t.investigators[0],
+        "SEC1",
+        &factors(0),
+        &covariates(0),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        t.investigators[1]
+            .get("/api/v1/participants/SEC1")
+            .unwrap()
+            .status,
+        404
+    );
+    assert_eq!(
+        t.investigators[1]
+            .post_json("/api/v1/participants/SEC1/randomize", &json!({}))
+            .unwrap()
+            .status,
+        404
+    );
 
     // Rate limits: randomize (3 per minute per user).
     for i in 0..3 {
-        testkit::enrol(&mut t.investigators[0], &format!("RL{i}"), &factors(i), &covariates(i), true).unwrap();
+        testkit::enrol(
+            &mut t.investigators[0],
+            &format!("RL{i}"),
+            &factors(i),
+            &covariates(i),
+            true,
+        )
+        .unwrap();
     }
-    testkit::enrol(&mut t.investigators[0], "RL3", &factors(0), &covariates(0), false).unwrap();
-    let r = t.investigators[0].post_json("/api/v1/participants/RL3/randomize", &json!({})).unwrap();
+    testkit::enrol(
+        &mut t.investigators[0],
+        "RL3",
+        &factors(0),
+        &covariates(0),
+        false,
+    )
+    .unwrap();
+    let r = t.investigators[0]
+        .post_json("/api/v1/participants/RL3/randomize", &json!({}))
+        .unwrap();
     assert_eq!(r.status, 429, "{}", r.body);
     // Emergency unblinding (2 per hour per user), even with wrong passwords.
     for _ in 0..2 {
         let r = t.investigators[0]
-            .post_json("/api/v1/participants/RL0/emergency-unblind", &json!({"password": "wrong-password-1", "reason": "x"}))
+            .post_json(
+                "/api/v1/participants/RL0/emergency-unblind",
+                &json!({"password": "wrong-password-1", "reason": "x"}),
+            )
             .unwrap();
         assert_eq!(r.status, 403);
     }
     let r = t.investigators[0]
-        .post_json("/api/v1/participants/RL0/emergency-unblind", &json!({"password": testkit::PASSWORD, "reason": "x"}))
+        .post_json(
+            "/api/v1/participants/RL0/emergency-unblind",
+            &json!({"password": testkit::PASSWORD, "reason": "x"}),
+        )
         .unwrap();
     assert_eq!(r.status, 429);
     // Login (5 per minute per user name; the set-up signed inv_b in once): the sixth
@@ -229,23 +360,66 @@ fn bad_input_is_refused_clearly() {
     let (_server, mut t) = common::trial(&sqlite(&dir), 4, common::loose());
     let m = &mut t.manager;
     for (path, body, needle) in [
-        ("/api/v1/sites", json!({"code": "a b", "name": "x"}), "site code"),
-        ("/api/v1/sites", json!({"code": "A", "name": "dup"}), "exists already"),
-        ("/api/v1/users", json!({"username": "u1", "password": "short", "role": "investigator", "site": "A"}), "12 characters"),
-        ("/api/v1/users", json!({"username": "u1", "password": "long-enough-pw", "role": "wizard"}), "unknown role"),
-        ("/api/v1/users", json!({"username": "u1", "password": "long-enough-pw", "role": "investigator"}), "needs a site"),
-        ("/api/v1/plan", json!({"toml": "[trial]\nname = 1"}), "plan.toml"),
-        ("/api/v1/list", json!({"csv": "a,b\n1,2"}), "locked in production"),
-        ("/api/v1/list/append", json!({"csv": common::list(4), "reason": ""}), "reason is required"),
-        ("/api/v1/list/append", json!({"csv": "stratum,sequence,block,block_size,arm,randomization_number\nsite=A;gmfcs=II-III,9,1,2,Nope,999", "reason": "more"}), "not one of the plan's arms"),
-        ("/api/v1/list/append", json!({"csv": "stratum,sequence,block,block_size,arm,randomization_number\nsite=A;gmfcs=II-III,9,1,2,Cellzeta,999", "reason": "more"}), "continues at sequence 5"),
+        (
+            "/api/v1/sites",
+            json!({"code": "a b", "name": "x"}),
+            "site code",
+        ),
+        (
+            "/api/v1/sites",
+            json!({"code": "A", "name": "dup"}),
+            "exists already",
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "u1", "password": "short", "role": "investigator", "site": "A"}),
+            "12 characters",
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "u1", "password": "long-enough-pw", "role": "wizard"}),
+            "unknown role",
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "u1", "password": "long-enough-pw", "role": "investigator"}),
+            "needs a site",
+        ),
+        (
+            "/api/v1/plan",
+            json!({"toml": "[trial]\nname = 1"}),
+            "plan.toml",
+        ),
+        (
+            "/api/v1/list",
+            json!({"csv": "a,b\n1,2"}),
+            "locked in production",
+        ),
+        (
+            "/api/v1/list/append",
+            json!({"csv": common::list(4), "reason": ""}),
+            "reason is required",
+        ),
+        (
+            "/api/v1/list/append",
+            json!({"csv": "stratum,sequence,block,block_size,arm,randomization_number\nsite=A;gmfcs=II-III,9,1,2,Nope,999", "reason": "more"}),
+            "not one of the plan's arms",
+        ),
+        (
+            "/api/v1/list/append",
+            json!({"csv": "stratum,sequence,block,block_size,arm,randomization_number\nsite=A;gmfcs=II-III,9,1,2,Cellzeta,999", "reason": "more"}),
+            "continues at sequence 5",
+        ),
         ("/api/v1/sites", json!([1, 2]), "request body"),
     ] {
         let r = m.post_json(path, &body).unwrap();
         assert!((400..500).contains(&r.status), "{path}: {}", r.status);
         let e = r.json()["error"].as_str().unwrap_or("").to_string();
         assert!(e.contains(needle), "{path}: {e}");
-        assert!(!e.contains("Cellzeta") || needle.contains("Cellzeta"), "{e}");
+        assert!(
+            !e.contains("Cellzeta") || needle.contains("Cellzeta"),
+            "{e}"
+        );
     }
     // A valid append continues the stratum, is audited with its reason, and extends it.
     let r = m
@@ -257,19 +431,49 @@ fn bad_input_is_refused_clearly() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["version"], 2);
     let strata = m.get("/api/v1/strata").unwrap().json();
-    let a = strata.as_array().unwrap().iter().find(|s| s["stratum"] == "site=A;gmfcs=II-III").unwrap();
+    let a = strata
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stratum"] == "site=A;gmfcs=II-III")
+        .unwrap();
     assert_eq!(a["total"], 6);
     // Data-entry errors name the problem.
     let inv = &mut t.investigators[0];
-    let r = inv.post_json("/api/v1/screening", &json!({"screening_id": "S9", "eligible": false})).unwrap();
-    assert!(r.json()["error"].as_str().unwrap().contains("exclusion reason is required"));
-    inv.post_json("/api/v1/screening", &json!({"screening_id": "S9", "eligible": false, "exclusion_reason": "age"})).unwrap();
     let r = inv
-        .post_json("/api/v1/participants", &json!({"participant_id": "Z1", "screening_id": "S9", "factors": {"gmfcs": "II-III"}}))
+        .post_json(
+            "/api/v1/screening",
+            &json!({"screening_id": "S9", "eligible": false}),
+        )
         .unwrap();
-    assert!(r.json()["error"].as_str().unwrap().contains("was not eligible"), "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("exclusion reason is required")
+    );
+    inv.post_json(
+        "/api/v1/screening",
+        &json!({"screening_id": "S9", "eligible": false, "exclusion_reason": "age"}),
+    )
+    .unwrap();
+    let r = inv
+        .post_json(
+            "/api/v1/participants",
+            &json!({"participant_id": "Z1", "screening_id": "S9", "factors": {"gmfcs": "II-III"}}),
+        )
+        .unwrap();
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("was not eligible"),
+        "{}",
+        r.body
+    );
     let r = testkit::enrol(inv, "Z2", &json!({"gmfcs": "VI"}), &covariates(0), false).unwrap_err();
     assert!(r.contains("is not one of II-III, IV-V"), "{r}");
-    let r = testkit::enrol(inv, "Z3", &factors(0), &json!({"age_months": "old"}), false).unwrap_err();
+    let r =
+        testkit::enrol(inv, "Z3", &factors(0), &json!({"age_months": "old"}), false).unwrap_err();
     assert!(r.contains("age_months"), "{r}");
 }

@@ -57,7 +57,13 @@ pub fn trial(db: &str, per_stratum: u32, security: SecurityConfig) -> (TestServe
     cfg.security = security;
     cfg.training = true;
     let server = TestServer::spawn(cfg).unwrap();
-    let t = testkit::set_up_trial(&server, &plan(), &list(per_stratum)).unwrap();
+    let t = testkit::set_up_trial(
+        server.addr,
+        server.setup_link.as_deref(),
+        &plan(),
+        &list(per_stratum),
+    )
+    .unwrap();
     (server, t)
 }
 
