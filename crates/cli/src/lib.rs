@@ -23,6 +23,7 @@ pub mod provenance;
 pub mod stats_cmd;
 pub mod table;
 pub mod trial_cmd;
+pub mod trial_imaging;
 
 use clap::{Parser, Subcommand};
 
