@@ -138,9 +138,8 @@ pub fn measure_imaging(ds: &mut TrialDataset, seed: u64) -> CliResult<ImagingSum
     let measured = jobs
         .par_iter()
         .map(|j| {
-            simulate_scan(&j.truth, &options, j.seed).map_err(|e| {
-                CliError::Output(format!("simulated imaging, {}: {e}", j.label))
-            })
+            simulate_scan(&j.truth, &options, j.seed)
+                .map_err(|e| CliError::Output(format!("simulated imaging, {}: {e}", j.label)))
         })
         .collect::<CliResult<Vec<_>>>()?;
     let mut remove = vec![false; ds.measurements.len()];

@@ -18,7 +18,9 @@ fn demo_recomputes_table_1() {
         "{text}"
     );
     assert!(
-        text.contains("Imaging outcomes: cst_fa, cst_md, ptr_fa, ptr_md measured by the DTI pipeline"),
+        text.contains(
+            "Imaging outcomes: cst_fa, cst_md, ptr_fa, ptr_md measured by the DTI pipeline"
+        ),
         "{text}"
     );
     let v = json(&["demo"]);

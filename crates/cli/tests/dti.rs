@@ -851,8 +851,18 @@ fn track_from_dwi_matches_fit_then_tensor() {
     let (dwi, bval, bvec) = (s(&dwi), s(&bval), s(&bvec));
     let fit = dir.join("fit");
     json(&[
-        "dti", "fit", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--method", "wls",
-        "--out", &s(&fit),
+        "dti",
+        "fit",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "wls",
+        "--out",
+        &s(&fit),
     ]);
     let tensor = s(&fit.join("dti_tensor.nii.gz"));
     let mask = s(&fit.join("dti_mask.nii.gz"));
@@ -863,11 +873,30 @@ fn track_from_dwi_matches_fit_then_tensor() {
             dir.join(format!("b/x_left.{ext}")),
         );
         let ja = json(&[
-            "dti", "track", "--tensor", &tensor, "--seed-spacing", "2", "--out", &s(&a),
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--seed-spacing",
+            "2",
+            "--out",
+            &s(&a),
         ]);
         let jb = json(&[
-            "dti", "track", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--method", "wls",
-            "--seed-spacing", "2", "--out", &s(&b),
+            "dti",
+            "track",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &bval,
+            "--bvec",
+            &bvec,
+            "--method",
+            "wls",
+            "--seed-spacing",
+            "2",
+            "--out",
+            &s(&b),
         ]);
         assert!(ja["streamlines"].as_u64().unwrap() > 0);
         assert_eq!(ja["streamlines"], jb["streamlines"]);
@@ -879,14 +908,34 @@ fn track_from_dwi_matches_fit_then_tensor() {
     // The fit's mask given to both: still the same streamlines.
     let (a, b) = (dir.join("a/m_left.tck"), dir.join("b/m_left.tck"));
     json(&[
-        "dti", "track", "--tensor", &tensor, "--mask", &mask, "--seed-spacing", "2", "--out",
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
         &s(&a),
     ]);
     // OLS fit with the mask file: compared with `dti fit --method ols --mask`.
     let fit_ols = dir.join("fit_ols");
     json(&[
-        "dti", "fit", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--method", "ols",
-        "--mask", &mask, "--out", &s(&fit_ols),
+        "dti",
+        "fit",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "ols",
+        "--mask",
+        &mask,
+        "--out",
+        &s(&fit_ols),
     ]);
     let (c, d) = (dir.join("a/o_left.tck"), dir.join("b/o_left.tck"));
     json(&[
@@ -902,16 +951,48 @@ fn track_from_dwi_matches_fit_then_tensor() {
         &s(&c),
     ]);
     json(&[
-        "dti", "track", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--method", "ols",
-        "--mask", &mask, "--seed-spacing", "2", "--out", &s(&d),
+        "dti",
+        "track",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "ols",
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&d),
     ]);
-    assert!(std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap(), "ols with mask");
+    assert!(
+        std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap(),
+        "ols with mask"
+    );
     // WLS with the mask: same as the WLS tensor tracked with the mask.
     json(&[
-        "dti", "track", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--mask", &mask,
-        "--seed-spacing", "2", "--out", &s(&b),
+        "dti",
+        "track",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&b),
     ]);
-    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "wls with mask");
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "wls with mask"
+    );
 
     // Exactly one input: both, neither, or an incomplete --dwi is a usage error (exit 2)
     // and writes nothing.
@@ -926,11 +1007,15 @@ fn track_from_dwi_matches_fit_then_tensor() {
     );
     fails_with(&["dti", "track", "--out", &out], &["--tensor"]);
     fails_with(
-        &["dti", "track", "--dwi", &dwi, "--bval", &bval, "--out", &out],
+        &[
+            "dti", "track", "--dwi", &dwi, "--bval", &bval, "--out", &out,
+        ],
         &["--bvec"],
     );
     fails_with(
-        &["dti", "track", "--tensor", &tensor, "--method", "ols", "--out", &out],
+        &[
+            "dti", "track", "--tensor", &tensor, "--method", "ols", "--out", &out,
+        ],
         &["--dwi"],
     );
     // Gradient files that do not match each other: exit 2, names the file, no output.
@@ -938,7 +1023,16 @@ fn track_from_dwi_matches_fit_then_tensor() {
     std::fs::write(&short, "0 1000\n").unwrap();
     fails_with(
         &[
-            "dti", "track", "--dwi", &dwi, "--bval", &s(&short), "--bvec", &bvec, "--out", &out,
+            "dti",
+            "track",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &s(&short),
+            "--bvec",
+            &bvec,
+            "--out",
+            &out,
         ],
         &["dwi.bvec", "b-values"],
     );

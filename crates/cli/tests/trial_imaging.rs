@@ -14,7 +14,15 @@ use serde_json::Value;
 /// `trial simulate --design cp-rct --seed 9` with RAYON_NUM_THREADS = `threads`.
 fn simulate(out: &Path, threads: &str, extra: &[&str]) -> Value {
     let mut args = vec![
-        "trial", "simulate", "--design", "cp-rct", "--seed", "9", "--out", s(out), "--json",
+        "trial",
+        "simulate",
+        "--design",
+        "cp-rct",
+        "--seed",
+        "9",
+        "--out",
+        s(out),
+        "--json",
     ];
     args.extend_from_slice(extra);
     let o = Command::new(env!("CARGO_BIN_EXE_evidentia"))
@@ -93,7 +101,10 @@ fn imaging_outcomes_are_measured_on_simulated_scans() {
         } else {
             worst_md = worst_md.max((m - t).abs() / t);
             // |ΔMD| ≤ 1.5 % (MD in 10⁻³ mm²/s).
-            assert!((m - t).abs() <= 0.015 * t, "{k:?}: measured {m}, simulated {t}");
+            assert!(
+                (m - t).abs() <= 0.015 * t,
+                "{k:?}: measured {m}, simulated {t}"
+            );
         }
     }
     // Two imaging visits for most of the 72 participants, four outcomes each.

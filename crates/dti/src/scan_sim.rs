@@ -307,7 +307,11 @@ pub fn scan_track_params() -> TrackParams {
 }
 
 /// The noisy signals (voxel-major) and gradient table of a scan.
-fn synthesize(truth: &ScanTruth, opts: &ScanOptions, seed: u64) -> Result<(Vec<f32>, GradientTable)> {
+fn synthesize(
+    truth: &ScanTruth,
+    opts: &ScanOptions,
+    seed: u64,
+) -> Result<(Vec<f32>, GradientTable)> {
     if opts.n_b0 == 0 || opts.n_dirs < 6 || !(opts.bvalue.is_finite() && opts.bvalue > 50.0) {
         return Err(DtiError::Invalid {
             what: "simulated scan".into(),
@@ -336,9 +340,19 @@ fn synthesize(truth: &ScanTruth, opts: &ScanOptions, seed: u64) -> Result<(Vec<f
         bvals.push(opts.bvalue);
         bvecs.push(g);
     }
-    let bval_text = bvals.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(" ");
+    let bval_text = bvals
+        .iter()
+        .map(|b| format!("{b}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let bvec_text = (0..3)
-        .map(|k| bvecs.iter().map(|g| format!("{}", g[k])).collect::<Vec<_>>().join(" "))
+        .map(|k| {
+            bvecs
+                .iter()
+                .map(|g| format!("{}", g[k]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let gtab = GradientTable::from_fsl_text(&bval_text, &bvec_text, &GradientOptions::default())?;
@@ -384,7 +398,13 @@ fn synthesize(truth: &ScanTruth, opts: &ScanOptions, seed: u64) -> Result<(Vec<f
 pub fn simulate_scan(truth: &ScanTruth, opts: &ScanOptions, seed: u64) -> Result<ScanMeasurement> {
     let (signals, gtab) = synthesize(truth, opts, seed)?;
     let n: usize = GRID.iter().product();
-    let fit = fit_tensors(&signals, n, &gtab, None, &FitOptions::with_method(opts.method))?;
+    let fit = fit_tensors(
+        &signals,
+        n,
+        &gtab,
+        None,
+        &FitOptions::with_method(opts.method),
+    )?;
     drop(signals);
     let affine = affine();
     let smaps = ScalarMaps::new(

@@ -33,7 +33,12 @@ fn measured_tract_values_are_close_to_the_truth() {
         let m = simulate_scan(&tr, &opts, 100 + k as u64).unwrap();
         let all = [tr.cst[0], tr.cst[1], tr.ptr[0], tr.ptr[1]];
         for (t, want) in m.tracts.iter().zip(all) {
-            assert!(t.streamlines > 20, "{}: {} streamlines", t.name, t.streamlines);
+            assert!(
+                t.streamlines > 20,
+                "{}: {} streamlines",
+                t.name,
+                t.streamlines
+            );
             let fa = t.fa_points.unwrap();
             let md = t.md_points.unwrap();
             eprintln!(
@@ -43,7 +48,12 @@ fn measured_tract_values_are_close_to_the_truth() {
             worst.0 = worst.0.max((fa - want.fa).abs());
             worst.1 = worst.1.max((md - want.md).abs() / want.md);
             // Stated tolerance: |ΔFA| ≤ 0.015 and |ΔMD| ≤ 1.5 % at SNR 30.
-            assert!((fa - want.fa).abs() <= 0.015, "{}: FA {fa} vs {}", t.name, want.fa);
+            assert!(
+                (fa - want.fa).abs() <= 0.015,
+                "{}: FA {fa} vs {}",
+                t.name,
+                want.fa
+            );
             assert!(
                 (md - want.md).abs() <= 0.015 * want.md,
                 "{}: MD {md} vs {}",
@@ -59,7 +69,10 @@ fn measured_tract_values_are_close_to_the_truth() {
         assert_eq!(side, Hemisphere::Right);
         assert!((fa - ptr).abs() <= 0.015);
     }
-    eprintln!("largest |dFA| {:.4}, largest relative |dMD| {:.4}", worst.0, worst.1);
+    eprintln!(
+        "largest |dFA| {:.4}, largest relative |dMD| {:.4}",
+        worst.0, worst.1
+    );
 }
 
 #[test]
