@@ -22,7 +22,8 @@
 //!   volume, in grid order: the scan is identical on every run and thread count.
 //! - Tracking (defaults of the trial protocol except the seed grid): seeds on a 2 mm grid
 //!   restricted to a SEED box of ±2.9 mm around each bundle's axis (so every seed and every
-//!   trilinear sample near the axis lies between bundle voxels), FA threshold 0.2, 50°, 0.5 mm
+//!   trilinear sample near the axis lies between bundle voxels) over the middle third of its
+//!   length (each seed's streamline runs through the whole bundle), FA threshold 0.2, 50°, 0.5 mm
 //!   Euler steps; AND slabs across the bundle at a quarter and three quarters of its length, and a
 //!   NOT slab on the midline (|x| ≤ 1 mm). Metrics: `fa_points`/`md_points` (trilinear on the
 //!   fitted maps, averaged over streamline points) per tract, and the most affected side (lower
@@ -248,8 +249,11 @@ fn bundle_rois(b: &BundleSpec) -> Result<RoiSet> {
         if k == b.axis {
             lo[k] = world(k, -0.5);
             hi[k] = world(k, GRID[k] as f64 - 0.5);
-            seed_lo[k] = lo[k];
-            seed_hi[k] = hi[k];
+            // Seeds in the middle third only: every seed gives a streamline through the whole
+            // bundle, so more of them along the axis would repeat the same paths.
+            let third = (hi[k] - lo[k]) / 3.0;
+            seed_lo[k] = lo[k] + third;
+            seed_hi[k] = hi[k] - third;
         } else {
             let c = world(k, b.centre[k] as f64);
             let half = VOXEL_MM * (HALF_WIDTH as f64 + 0.5);
