@@ -52,9 +52,10 @@ pub enum DtiCommand {
         after_help = "Examples:\n  evidentia dti run bids_root bids_root/derivatives/evidentia participant --participant-label 01 02 --tracts crates/dti/tracts\n  evidentia dti run bids_root bids_root/derivatives/evidentia group --visit-time baseline=0,T4=12\n\nThe group level writes OUT_DIR/group/measurements.csv (the trial dataset's long format: cst_fa, cst_md, ... of the most affected side, per-side cst_left_fa, ...; MD in 10^-3 mm^2/s) and measurements.json."
     )]
     Run(RunArgs),
-    /// Deterministic tensor tractography from a tensor image written by `dti fit`.
+    /// Deterministic tensor tractography from a tensor image written by `dti fit`, or from
+    /// a diffusion image fitted in memory (--dwi/--bval/--bvec).
     #[command(
-        after_help = "Example:\n  evidentia dti track --tensor fit/dti_tensor.nii.gz --mask fit/dti_mask.nii.gz --tract crates/dti/tracts/cst_left.toml --out cst_left.trk"
+        after_help = "Examples:\n  evidentia dti track --tensor fit/dti_tensor.nii.gz --mask fit/dti_mask.nii.gz --tract crates/dti/tracts/cst_left.toml --out cst_left.trk\n  evidentia dti track --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --method wls --tract crates/dti/tracts/cst_left.toml --out cst_left.trk\n\nWith --dwi the tensor is fitted exactly as `dti fit` with the same --mask, --method and --b0-threshold would write it, so the streamlines are the same as `dti fit` then --tensor."
     )]
     Track(TrackArgs),
     /// Tract metrics (FA/MD/AD/RD over points and voxels, volume, length) and left/right
@@ -208,11 +209,30 @@ pub struct RunArgs {
 
 /// Arguments of `dti track`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["tensor", "dwi"])))]
 pub struct TrackArgs {
     /// Tensor image from `dti fit` (6 volumes, FSL order Dxx Dxy Dxz Dyy Dyz Dzz, FSL image frame).
+    /// Give either this or --dwi/--bval/--bvec.
     #[arg(long)]
-    tensor: PathBuf,
-    /// Tracking mask (default: voxels with a non-zero tensor).
+    tensor: Option<PathBuf>,
+    /// 4-D diffusion image: fit the tensor in memory (as `dti fit` with the same --mask,
+    /// --method and --b0-threshold) and track it; the alternative to --tensor.
+    #[arg(long, requires_all = ["bval", "bvec"])]
+    dwi: Option<PathBuf>,
+    /// FSL b-values file of --dwi.
+    #[arg(long, requires = "dwi")]
+    bval: Option<PathBuf>,
+    /// FSL b-vectors file of --dwi (3×N or N×3).
+    #[arg(long, requires = "dwi")]
+    bvec: Option<PathBuf>,
+    /// Estimation method of the in-memory fit (with --dwi; default wls).
+    #[arg(long, value_enum, requires = "dwi")]
+    method: Option<MethodArg>,
+    /// b0 threshold of the in-memory fit, s/mm² (with --dwi; default 50).
+    #[arg(long, requires = "dwi")]
+    b0_threshold: Option<f64>,
+    /// Tracking mask (default: voxels with a non-zero tensor). With --dwi it is also the
+    /// mask of the fit (default there: median_otsu, as `dti fit`).
     #[arg(long)]
     mask: Option<PathBuf>,
     /// Seed mask (default: the tracking mask).
@@ -1181,13 +1201,50 @@ fn tract_format(p: &Path) -> CliResult<TractFormat> {
     }
 }
 
+/// The tensor image `dti track` tracks: read from --tensor, or fitted in memory from
+/// --dwi/--bval/--bvec exactly as `dti fit` computes the `dti_tensor` map it writes
+/// (float32, FSL order and frame), so both inputs track the same numbers. Returns the
+/// volume, the path named in errors and the provenance of the inputs.
+fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provenance)> {
+    let mut prov = Provenance::new();
+    match (&a.tensor, &a.dwi, &a.bval, &a.bvec) {
+        (Some(t), None, _, _) => {
+            let (_, vol) = nifti::read(t).map_err(dti_err)?;
+            prov.add_input(t)?;
+            Ok((vol, t.clone(), prov))
+        }
+        (None, Some(dwi_path), Some(bval), Some(bvec)) => {
+            let method: FitMethod = a.method.unwrap_or(MethodArg::Wls).into();
+            let mask_only = !matches!(method, FitMethod::Restore | FitMethod::Irls);
+            let mut dwi = load_dwi_paths(
+                dwi_path,
+                bval,
+                bvec,
+                a.b0_threshold.unwrap_or(50.0),
+                a.mask.as_deref().filter(|_| mask_only),
+            )?;
+            let mut r = fit_image(&mut dwi, dwi_path, a.mask.as_deref(), method, false)?;
+            let tensor = r.maps.pop().ok_or_else(|| {
+                CliError::Output("internal: the fit rendered no tensor map".into())
+            })?;
+            prov.add_digest(&dwi_path.display().to_string(), dwi.sha256.clone());
+            prov.add_input(bval)?;
+            prov.add_input(bvec)?;
+            Ok((tensor, dwi_path.clone(), prov))
+        }
+        _ => Err(CliError::Usage(
+            "dti track needs exactly one input: --tensor F, or --dwi F --bval F --bvec F".into(),
+        )),
+    }
+}
+
 fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     let format = tract_format(&a.out)?;
-    let (_, vol) = nifti::read(&a.tensor).map_err(dti_err)?;
+    let (vol, input_path, mut prov) = track_tensor_input(&a)?;
     let [nx, ny, nz, nt] = vol.dims();
     if nt != 6 {
         return Err(CliError::Data {
-            path: a.tensor.clone(),
+            path: input_path.clone(),
             message: format!(
                 "a tensor image has 6 volumes (Dxx Dxy Dxz Dyy Dyz Dzz), this one {nt}"
             ),
@@ -1195,7 +1252,7 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     }
     let dims = [nx, ny, nz];
     let affine = *vol.affine();
-    let rot = gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(&a.tensor))?;
+    let rot = gradcheck::frame_to_world(&affine, Frame::FslImage).map_err(about(&input_path))?;
     let n = nx * ny * nz;
     let data = vol.data();
     let d: Vec<[f32; 6]> = (0..n)
@@ -1216,7 +1273,7 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
         .as_ref()
         .map(|p| load_mask(p, dims))
         .transpose()?;
-    let field = TensorField::new(dims, affine, d, mask).map_err(about(&a.tensor))?;
+    let field = TensorField::new(dims, affine, d, mask).map_err(about(&input_path))?;
     let (name, hemisphere, mut params, rois) = match &a.tract {
         Some(p) => {
             let def = TractDefinition::load(p).map_err(dti_err)?;
@@ -1287,8 +1344,6 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     nifti::write_atomic(&side_path, &side_bytes).map_err(dti_err)?;
     let sl = &tg.streamlines;
     let lengths: f64 = (0..sl.len()).map(|i| sl.length_mm(i)).sum();
-    let mut prov = Provenance::new();
-    prov.add_input(&a.tensor)?;
     for p in [&a.mask, &a.seed_mask, &a.tract].into_iter().flatten() {
         prov.add_input(p)?;
     }

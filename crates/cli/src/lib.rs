@@ -24,6 +24,7 @@ pub mod serve_cmd;
 pub mod stats_cmd;
 pub mod table;
 pub mod trial_cmd;
+pub mod trial_imaging;
 
 use clap::{Parser, Subcommand};
 

@@ -113,6 +113,10 @@ pub struct SimulateArgs {
     /// Directory for participants.csv, measurements.csv, adverse_events.csv, screening.csv.
     #[arg(long)]
     out: PathBuf,
+    /// cp-rct: keep the drawn imaging outcomes (cst_fa, cst_md, ptr_fa, ptr_md) instead of
+    /// measuring them on simulated scans with the DTI pipeline (the default, as the demo).
+    #[arg(long)]
+    drawn_imaging: bool,
 }
 
 /// Arguments of `trial validate`.
@@ -181,6 +185,8 @@ struct SimulateOutput {
     #[serde(flatten)]
     summary: DatasetSummary,
     files: Vec<String>,
+    /// cp-rct: how the imaging outcomes were obtained (null when drawn).
+    imaging: Option<crate::trial_imaging::ImagingSummary>,
 }
 
 #[derive(Serialize)]
@@ -264,7 +270,13 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
                 DesignArg::CpRct => Design::CpRct,
                 DesignArg::Ards => Design::Ards,
             };
-            let ds = simulate::simulate(design, a.seed).map_err(trial_err(&a.out))?;
+            let mut ds = simulate::simulate(design, a.seed).map_err(trial_err(&a.out))?;
+            let imaging = match design {
+                Design::CpRct if !a.drawn_imaging => {
+                    Some(crate::trial_imaging::measure_imaging(&mut ds, a.seed)?)
+                }
+                _ => None,
+            };
             let files = ds.write(&a.out).map_err(trial_err(&a.out))?;
             prov.seed = Some(a.seed);
             let output = SimulateOutput {
@@ -272,6 +284,7 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
                 seed: a.seed,
                 summary: summarize(&ds, &[design.control_arm(), design.treated_arm()]),
                 files: files.iter().map(|p| p.display().to_string()).collect(),
+                imaging,
             };
             emit(&output, &prov, json)
         }

@@ -17,6 +17,12 @@ fn demo_recomputes_table_1() {
         text.contains("Age (months)") && text.contains("0.186"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "Imaging outcomes: cst_fa, cst_md, ptr_fa, ptr_md measured by the DTI pipeline"
+        ),
+        "{text}"
+    );
     let v = json(&["demo"]);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 15);

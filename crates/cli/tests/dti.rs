@@ -842,3 +842,200 @@ fn track_writes_trx_with_per_point_fa() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn track_from_dwi_matches_fit_then_tensor() {
+    let dir = tmp("track-dwi");
+    let ph = phantom([16, 16, 8]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let (dwi, bval, bvec) = (s(&dwi), s(&bval), s(&bvec));
+    let fit = dir.join("fit");
+    json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "wls",
+        "--out",
+        &s(&fit),
+    ]);
+    let tensor = s(&fit.join("dti_tensor.nii.gz"));
+    let mask = s(&fit.join("dti_mask.nii.gz"));
+    for ext in ["trk", "tck"] {
+        // Same file name in two folders (a TCK header names the tract after its file).
+        let (a, b) = (
+            dir.join(format!("a/x_left.{ext}")),
+            dir.join(format!("b/x_left.{ext}")),
+        );
+        let ja = json(&[
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--seed-spacing",
+            "2",
+            "--out",
+            &s(&a),
+        ]);
+        let jb = json(&[
+            "dti",
+            "track",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &bval,
+            "--bvec",
+            &bvec,
+            "--method",
+            "wls",
+            "--seed-spacing",
+            "2",
+            "--out",
+            &s(&b),
+        ]);
+        assert!(ja["streamlines"].as_u64().unwrap() > 0);
+        assert_eq!(ja["streamlines"], jb["streamlines"]);
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{ext}: --dwi and --tensor give different files"
+        );
+    }
+    // The fit's mask given to both: still the same streamlines.
+    let (a, b) = (dir.join("a/m_left.tck"), dir.join("b/m_left.tck"));
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&a),
+    ]);
+    // OLS fit with the mask file: compared with `dti fit --method ols --mask`.
+    let fit_ols = dir.join("fit_ols");
+    json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "ols",
+        "--mask",
+        &mask,
+        "--out",
+        &s(&fit_ols),
+    ]);
+    let (c, d) = (dir.join("a/o_left.tck"), dir.join("b/o_left.tck"));
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &s(&fit_ols.join("dti_tensor.nii.gz")),
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&c),
+    ]);
+    json(&[
+        "dti",
+        "track",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "ols",
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&d),
+    ]);
+    assert!(
+        std::fs::read(&c).unwrap() == std::fs::read(&d).unwrap(),
+        "ols with mask"
+    );
+    // WLS with the mask: same as the WLS tensor tracked with the mask.
+    json(&[
+        "dti",
+        "track",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "2",
+        "--out",
+        &s(&b),
+    ]);
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "wls with mask"
+    );
+
+    // Exactly one input: both, neither, or an incomplete --dwi is a usage error (exit 2)
+    // and writes nothing.
+    let bad = dir.join("bad");
+    let out = s(&bad.join("x_left.trk"));
+    fails_with(
+        &[
+            "dti", "track", "--tensor", &tensor, "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec,
+            "--out", &out,
+        ],
+        &["--tensor", "--dwi"],
+    );
+    fails_with(&["dti", "track", "--out", &out], &["--tensor"]);
+    fails_with(
+        &[
+            "dti", "track", "--dwi", &dwi, "--bval", &bval, "--out", &out,
+        ],
+        &["--bvec"],
+    );
+    fails_with(
+        &[
+            "dti", "track", "--tensor", &tensor, "--method", "ols", "--out", &out,
+        ],
+        &["--dwi"],
+    );
+    // Gradient files that do not match each other: exit 2, names the file, no output.
+    let short = dir.join("short.bval");
+    std::fs::write(&short, "0 1000\n").unwrap();
+    fails_with(
+        &[
+            "dti",
+            "track",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &s(&short),
+            "--bvec",
+            &bvec,
+            "--out",
+            &out,
+        ],
+        &["dwi.bvec", "b-values"],
+    );
+    assert!(files_in(&bad).is_empty(), "{:?}", files_in(&bad));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

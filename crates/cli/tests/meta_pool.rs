@@ -568,4 +568,12 @@ fn demo_simulates_and_analyses_the_cp_trial() {
     assert!((t4 - 8.0).abs() < 5.0, "T4 difference {t4}");
     assert!(dir.join("meta/demo_forest.png").is_file());
     assert!(dir.join("data/participants.csv").is_file());
+    // The imaging outcomes come from simulated scans measured by the DTI pipeline.
+    let im = &t["imaging"];
+    assert!(
+        im["source"].as_str().unwrap().contains("DTI pipeline"),
+        "{im}"
+    );
+    assert!(im["scans"].as_u64().unwrap() > 120, "{im}");
+    assert_eq!(im["side_mismatches"], 0);
 }

@@ -11,7 +11,8 @@
 //! [`track::track`] runs deterministic tensor tractography with ROI selection ([`roi`], tract
 //! definitions in TOML, examples in `crates/dti/tracts/`), [`tract_metrics`] computes tract FA/MD
 //! and asymmetry, [`streamlines`] reads and writes TRK and TCK, [`track_phantom`] builds
-//! phantoms with known bundle paths.
+//! phantoms with known bundle paths, and [`scan_sim`] simulates small scans with known tract
+//! FA/MD and measures them through the whole pipeline (fit, track, tract metrics).
 //!
 //! Tensor stage: [`tensor`] fits OLS, WLS (DIPY's default), NLLS, RESTORE and IRLS to
 //! voxel-major signals ([`fit_tensors`]) with per-voxel flags and outlier counts;
@@ -43,6 +44,7 @@ pub mod mask;
 pub mod nifti;
 pub mod phantom;
 pub mod roi;
+pub mod scan_sim;
 pub mod streamlines;
 pub mod tensor;
 pub mod track;
