@@ -246,7 +246,14 @@ fn spawn_serve(db: &str) -> (Child, SocketAddr, Option<String>) {
 #[test]
 fn killed_during_allocation_nothing_is_lost_or_half_written() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kill.db").to_string_lossy().to_string();
+    // SQLite, and PostgreSQL when EVIDENTIA_TEST_PG_URL is set.
+    for db in evidentia_server::testkit::test_databases(dir.path()).unwrap() {
+        killed_during_allocation(&db);
+    }
+}
+
+fn killed_during_allocation(db: &str) {
+    let db = db.to_string();
     let (mut child, addr, link) = spawn_serve(&db);
     let plan = Design::CpRct.example_plan();
     let mut t = testkit::set_up_trial(addr, link.as_deref(), plan, &cp_list(60)).unwrap();

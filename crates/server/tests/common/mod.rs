@@ -69,15 +69,15 @@ pub fn trial(db: &str, per_stratum: u32, security: SecurityConfig) -> (TestServe
 
 /// The factors of participant `i` (alternating GMFCS bands).
 pub fn factors(i: usize) -> Value {
-    json!({ "gmfcs": if i % 2 == 0 { "II-III" } else { "IV-V" } })
+    json!({ "gmfcs": if i.is_multiple_of(2) { "II-III" } else { "IV-V" } })
 }
 
 /// Baseline covariates consistent with the factors.
 pub fn covariates(i: usize) -> Value {
     json!({
         "cp_type": "spastic_diplegia",
-        "gmfcs": if i % 2 == 0 { "III" } else { "IV" },
-        "sex": if i % 3 == 0 { "F" } else { "M" },
+        "gmfcs": if i.is_multiple_of(2) { "III" } else { "IV" },
+        "sex": if i.is_multiple_of(3) { "F" } else { "M" },
         "age_months": 60 + i,
         "weight_kg": 18.5
     })
