@@ -356,12 +356,15 @@ fn killed_during_allocation(db: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let d = Db::open(&db).await.unwrap();
-        sqlx::raw_sql(
-            "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone' WHERE seq = 5",
-        )
-        .execute(&d.pool)
-        .await
-        .unwrap();
+        let disable = match d.backend {
+            evidentia_server::Backend::Sqlite => "DROP TRIGGER audit_no_update",
+            evidentia_server::Backend::Postgres => "ALTER TABLE audit DISABLE TRIGGER USER",
+        };
+        sqlx::raw_sql(disable).execute(&d.pool).await.unwrap();
+        sqlx::query("UPDATE audit SET actor = 'someone' WHERE seq = 5")
+            .execute(&d.pool)
+            .await
+            .unwrap();
         d.pool.close().await;
     });
     let out = common::evidentia(&["serve", "verify-audit", "--db", &db]);
