@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use evidentia_server::testkit::{self, Client, TestServer};
 use evidentia_server::{Db, SecurityConfig, ServeConfig};
-use evidentia_trial::dataset::Date;
 use evidentia_trial::randomize::{RandomizationSpec, generate};
 use evidentia_trial::simulate::{Design, simulate};
 use serde_json::{Value, json};
@@ -31,14 +30,6 @@ fn cp_list(per_stratum: u32) -> String {
     )
     .unwrap();
     generate(&spec).unwrap().to_csv()
-}
-
-fn band(gmfcs: &str) -> &'static str {
-    if matches!(gmfcs, "II" | "III") {
-        "II-III"
-    } else {
-        "IV-V"
-    }
 }
 
 fn ok(r: std::io::Result<testkit::Response>) -> Value {
@@ -69,75 +60,7 @@ fn a_simulated_trial_conducted_through_the_service_is_analysed_from_its_export()
         &cp_list(30),
     )
     .unwrap();
-    let dpu = 30.4375;
-    let mut entered = BTreeSet::new();
-    for (i, p) in sim.participants.iter().enumerate() {
-        let inv = &mut t.investigators[i % 2];
-        let gmfcs = p.attributes.get("gmfcs").cloned().unwrap_or_default();
-        let covs: Value = ["cp_type", "gmfcs", "sex", "age_months", "weight_kg"]
-            .iter()
-            .map(|k| {
-                (
-                    k.to_string(),
-                    json!(p.attributes.get(*k).cloned().unwrap_or_default()),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-        let rc = testkit::enrol(inv, &p.id, &json!({"gmfcs": band(&gmfcs)}), &covs, true).unwrap();
-        let day0 = Date::parse(&rc["randomized_at"].as_str().unwrap()[..10]).unwrap();
-        let mut last_day = 0;
-        for v in ["baseline", "T1", "T2", "T3", "T4"] {
-            let ms: Vec<_> = sim
-                .measurements
-                .iter()
-                .filter(|m| m.participant_id == p.id && m.visit == v)
-                .collect();
-            if ms.is_empty() {
-                continue;
-            }
-            let day = (ms[0].time * dpu).round() as i64;
-            last_day = day;
-            let values: serde_json::Map<String, Value> = ms
-                .iter()
-                .map(|m| (m.outcome.clone(), json!(m.value)))
-                .collect();
-            ok(inv.post_json(
-                &format!("/api/v1/participants/{}/visits", p.id),
-                &json!({"visit": v, "visit_date": day0.add_days(day).unwrap().to_string(), "values": values}),
-            ));
-            for m in ms {
-                entered.insert(format!(
-                    "{},{},{},{}",
-                    m.participant_id, m.visit, m.outcome, m.value
-                ));
-            }
-        }
-        for ae in sim
-            .adverse_events
-            .iter()
-            .filter(|a| a.participant_id == p.id)
-        {
-            ok(inv.post_json(
-                &format!("/api/v1/participants/{}/adverse-events", p.id),
-                &json!({"term": ae.term, "onset_date": day0.add_days(ae.onset_day as i64).unwrap().to_string(),
-                        "severity": ae.severity.as_str(), "serious": ae.serious, "related": ae.related.as_str()}),
-            ));
-        }
-        let kind = match p.disposition.as_str() {
-            "completed" => None,
-            "withdrew_consent" => Some(("withdrawal", "withdrawal_by_parent_or_guardian")),
-            "lost_to_follow_up" => Some(("lost_to_follow_up", "lost_to_follow_up")),
-            "died" => Some(("death", "death")),
-            _ => Some(("withdrawal", "other")),
-        };
-        if let Some((kind, code)) = kind {
-            ok(inv.post_json(
-                &format!("/api/v1/participants/{}/status", p.id),
-                &json!({"kind": kind, "reason_code": code, "reason": "as simulated", "date": day0.add_days(last_day + 1).unwrap().to_string()}),
-            ));
-        }
-    }
+    let entered = testkit::enter_simulated(&mut t.investigators, &sim, 30.4375).unwrap();
     ok(t.manager.post_json(
         "/api/v1/lock",
         &json!({"reason": "last participant's 12-month visit"}),

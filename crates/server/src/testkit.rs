@@ -459,3 +459,119 @@ pub fn enrol(
     )?;
     Ok(r.json())
 }
+
+/// The GMFCS band (stratification level) of a GMFCS level.
+fn gmfcs_band(level: &str) -> &'static str {
+    if matches!(level, "I" | "II" | "III") {
+        "II-III"
+    } else {
+        "IV-V"
+    }
+}
+
+/// Conducts a simulated trial (crate `trial`'s simulator) through the API, as a site
+/// integration would: each participant is screened, enrolled (GMFCS band as the
+/// stratification factor), randomized by the service, then their visits (dated at
+/// day 0 + the simulated time), adverse events and disposition are entered; sites
+/// alternate between the two investigators. Needs training mode (the visits lie in the
+/// future). Returns the entered values as `participant,visit,outcome,value` lines.
+pub fn enter_simulated(
+    investigators: &mut [Client; 2],
+    sim: &evidentia_trial::TrialDataset,
+    days_per_unit: f64,
+) -> Result<std::collections::BTreeSet<String>, String> {
+    use evidentia_trial::dataset::Date;
+    let mut entered = std::collections::BTreeSet::new();
+    let covariate_names = ["cp_type", "gmfcs", "sex", "age_months", "weight_kg"];
+    for (i, p) in sim.participants.iter().enumerate() {
+        let inv = &mut investigators[i % 2];
+        let gmfcs = p.attributes.get("gmfcs").cloned().unwrap_or_default();
+        let covs: serde_json::Map<String, Value> = covariate_names
+            .iter()
+            .filter_map(|k| p.attributes.get(*k).map(|v| (k.to_string(), json!(v))))
+            .collect();
+        let rc = enrol(
+            inv,
+            &p.id,
+            &json!({"gmfcs": gmfcs_band(&gmfcs)}),
+            &Value::Object(covs),
+            true,
+        )?;
+        let day0 = rc["randomized_at"]
+            .as_str()
+            .and_then(|t| Date::parse(t.get(..10)?))
+            .ok_or_else(|| format!("{}: no randomization time in {rc}", p.id))?;
+        let at = |day: i64| {
+            day0.add_days(day)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        };
+        let mut visits: Vec<&str> = Vec::new();
+        for m in sim.measurements.iter().filter(|m| m.participant_id == p.id) {
+            if !visits.contains(&m.visit.as_str()) {
+                visits.push(&m.visit);
+            }
+        }
+        let mut last_day = 0;
+        for v in visits {
+            let ms: Vec<_> = sim
+                .measurements
+                .iter()
+                .filter(|m| m.participant_id == p.id && m.visit == v)
+                .collect();
+            let day = (ms[0].time * days_per_unit).round() as i64;
+            last_day = last_day.max(day);
+            let values: serde_json::Map<String, Value> = ms
+                .iter()
+                .map(|m| (m.outcome.clone(), json!(m.value)))
+                .collect();
+            expect(
+                "visit",
+                inv.post_json(
+                    &format!("/api/v1/participants/{}/visits", p.id),
+                    &json!({"visit": v, "visit_date": at(day), "values": values}),
+                ),
+                200,
+            )?;
+            for m in ms {
+                entered.insert(format!(
+                    "{},{},{},{}",
+                    m.participant_id, m.visit, m.outcome, m.value
+                ));
+            }
+        }
+        for ae in sim
+            .adverse_events
+            .iter()
+            .filter(|a| a.participant_id == p.id)
+        {
+            expect(
+                "adverse event",
+                inv.post_json(
+                    &format!("/api/v1/participants/{}/adverse-events", p.id),
+                    &json!({"term": ae.term, "onset_date": at(i64::from(ae.onset_day)),
+                            "severity": ae.severity.as_str(), "serious": ae.serious, "related": ae.related.as_str()}),
+                ),
+                200,
+            )?;
+        }
+        let status = match p.disposition.as_str() {
+            "completed" => None,
+            "withdrew_consent" => Some(("withdrawal", "withdrawal_by_parent_or_guardian")),
+            "lost_to_follow_up" => Some(("lost_to_follow_up", "lost_to_follow_up")),
+            "died" => Some(("death", "death")),
+            _ => Some(("withdrawal", "other")),
+        };
+        if let Some((kind, code)) = status {
+            expect(
+                "status",
+                inv.post_json(
+                    &format!("/api/v1/participants/{}/status", p.id),
+                    &json!({"kind": kind, "reason_code": code, "reason": "as simulated", "date": at(last_day + 1)}),
+                ),
+                200,
+            )?;
+        }
+    }
+    Ok(entered)
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use common::ARMS;
 use evidentia_server::ServeConfig;
-use evidentia_server::testkit::{TestServer, test_databases};
+use evidentia_server::testkit::{self, Client, TestServer, test_databases};
 use serde_json::json;
 use support::webdriver::{ChromeDriver, Session, TempDir, chromedriver_from_env, http_get};
 
@@ -426,7 +426,7 @@ fn run_flow(chromedriver: &Path, db: String, shots: Option<PathBuf>) {
     f.ok();
     f.shot("plan");
 
-    let list = common::list(8);
+    let list = common::list(30);
     f.go("/admin/list");
     f.fill("list", &list);
     f.tick("production");
@@ -634,6 +634,16 @@ fn run_flow(chromedriver: &Path, db: String, shots: Option<PathBuf>) {
     }
     f.logout();
 
+    // ---- the rest of the cohort: 72 simulated participants entered through the JSON API by
+    // the two sites' investigators (as a site integration would), so that the export can
+    // be analysed like the trial's
+    let sim = evidentia_trial::simulate::simulate(evidentia_trial::simulate::Design::CpRct, 3)
+        .expect("simulated cohort");
+    let mut api = [Client::new(server.addr), Client::new(server.addr)];
+    assert_eq!(api[0].login("inv_a", PASSWORD).unwrap().status, 200);
+    assert_eq!(api[1].login("inv_b", PASSWORD).unwrap().status, 200);
+    testkit::enter_simulated(&mut api, &sim, 30.4375).expect("cohort entered through the API");
+
     // ---- manager: lock, unblind
     f.login("manager", PASSWORD);
     f.go("/admin/trial");
@@ -665,7 +675,7 @@ fn run_flow(chromedriver: &Path, db: String, shots: Option<PathBuf>) {
     let participants = fs::read_to_string(out.path().join("participants.csv")).unwrap();
     let ids = column(&participants, "participant_id");
     let arms = column(&participants, "arm");
-    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.len(), 3 + 72);
     let a1_row = ids
         .iter()
         .position(|i| i == "A-001")
@@ -684,6 +694,12 @@ fn run_flow(chromedriver: &Path, db: String, shots: Option<PathBuf>) {
     let dataset = evidentia_trial::TrialDataset::load(out.path(), &plan)
         .unwrap_or_else(|e| panic!("the unblinded export does not load: {e}"));
     drop(dataset);
+    // ... and `evidentia trial analyze` (its library entry point) analyses it by the plan.
+    let results =
+        evidentia_trial::analysis::analyze_files(out.path(), &out.path().join("plan.toml"))
+            .unwrap_or_else(|e| panic!("trial analyze on the export: {e}"));
+    assert_eq!(results.consort.randomized, 75);
+    assert_eq!(results.primary_lines().len(), 4, "GMFM-66 at T1..T4");
     f.logout();
 
     drop(s);
