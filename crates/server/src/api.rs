@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/state", get(state))
         .route("/sites", get(sites).post(create_site))
         .route("/users", get(users).post(create_user))
+        .route("/users/{name}/deactivate", post(deactivate_user))
+        .route("/password", post(change_password))
         .route("/plan", get(plan).post(import_plan))
         .route("/list", get(list).post(import_list))
         .route("/list/lock", post(lock_list))
@@ -244,6 +246,30 @@ post_handler!(create_user, UserBody, |st, s, b| async move {
     )
     .await
 });
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+post_handler!(change_password, PasswordBody, |st, s, b| async move {
+    st.limit_login(&s.user.username, "password-change")?;
+    service::change_password(&st.db, &s.user, &b.current_password, &b.new_password).await?;
+    Ok::<_, ServerError>(json!({ "changed": true, "signed_out": true }))
+});
+
+#[derive(Deserialize)]
+struct DeactivateBody {
+    reason: String,
+}
+post_participant_handler!(
+    deactivate_user,
+    DeactivateBody,
+    |st, s, name, b| async move {
+        service::deactivate_user(&st.db, &s.user, &name, &b.reason).await?;
+        Ok::<_, ServerError>(json!({ "username": name, "active": false }))
+    }
+);
 
 get_handler!(plan, |st, s| async move {
     s.user.require(&[

@@ -196,6 +196,7 @@ pub struct UserInfo {
     pub role: String,
     pub site: Option<String>,
     pub can_unblind: bool,
+    pub active: bool,
 }
 
 pub struct NewUser<'a> {
@@ -284,13 +285,14 @@ pub async fn create_user(db: &Db, u: &User, n: NewUser<'_>) -> ServerResult<User
         role: role.as_str().into(),
         site: site.map(str::to_string),
         can_unblind: n.can_unblind,
+        active: true,
     })
 }
 
 pub async fn users(db: &Db, u: &User) -> ServerResult<Vec<UserInfo>> {
     u.require(&[Role::Manager])?;
     let rows = sqlx::query(
-        "SELECT u.username, u.role, s.code, u.can_unblind FROM users u \
+        "SELECT u.username, u.role, s.code, u.can_unblind, u.active FROM users u \
          LEFT JOIN sites s ON s.id = u.site_id ORDER BY u.username",
     )
     .fetch_all(&db.pool)
@@ -302,9 +304,90 @@ pub async fn users(db: &Db, u: &User) -> ServerResult<Vec<UserInfo>> {
                 role: r.try_get("role")?,
                 site: r.try_get("code")?,
                 can_unblind: r.try_get::<i64, _>("can_unblind")? != 0,
+                active: r.try_get::<i64, _>("active")? != 0,
             })
         })
         .collect()
+}
+
+/// Changes one's own password (the current one re-entered); every session of the user ends.
+pub async fn change_password(db: &Db, u: &User, current: &str, new: &str) -> ServerResult<()> {
+    let phc: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(u.id)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get("password_hash")?;
+    if !auth::verify_password(current, &phc) {
+        return Err(ServerError::Forbidden(
+            "the current password is wrong".into(),
+        ));
+    }
+    if current == new {
+        return Err(bad("the new password must differ from the current one"));
+    }
+    let hash = auth::hash_password(new)?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(&hash)
+        .bind(u.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(u.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        db,
+        &mut tx,
+        Entry {
+            actor: actor(u),
+            action: "change_password",
+            entity: &format!("user:{}", u.username),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deactivates an account (it can no longer sign in; its sessions end), with a reason.
+pub async fn deactivate_user(db: &Db, u: &User, username: &str, reason: &str) -> ServerResult<()> {
+    u.require(&[Role::Manager])?;
+    check_text("reason", reason, true)?;
+    if username == u.username {
+        return Err(bad("you cannot deactivate your own account"));
+    }
+    let mut tx = db.begin_write().await?;
+    let id: i64 = sqlx::query("SELECT id FROM users WHERE username = $1 AND active = 1")
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ServerError::NotFound(format!("active user {username}")))?
+        .try_get("id")?;
+    sqlx::query("UPDATE users SET active = 0 WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        db,
+        &mut tx,
+        Entry {
+            actor: actor(u),
+            action: "deactivate_user",
+            entity: &format!("user:{username}"),
+            old_value: "active",
+            new_value: "inactive",
+            reason,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- plan and list

@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout_post))
         .route("/admin/sites", get(sites_page).post(sites_post))
         .route("/admin/users", get(users_page).post(users_post))
+        .route("/admin/users/deactivate", post(deactivate_post))
+        .route("/account", get(account_page).post(account_post))
         .route("/admin/plan", get(plan_page).post(plan_post))
         .route("/admin/list", get(list_page).post(list_post))
         .route("/admin/list/lock", post(list_lock_post))
@@ -256,7 +258,7 @@ struct Page {
 }
 
 fn nav_for(role: Role) -> Vec<Link> {
-    let mut v = vec![link("/", "Home")];
+    let mut v = vec![link("/", "Home"), link("/account", "Account")];
     match role {
         Role::Manager => v.extend([
             link("/admin/sites", "Sites"),
@@ -670,7 +672,7 @@ async fn users_view(st: &AppState, s: &Session, msg: Msg) -> Response {
         .with(table(
             "Users",
             "users",
-            &["User", "Role", "Site", "Emergency unblinding"],
+            &["User", "Role", "Site", "Emergency unblinding", "Status"],
             users
                 .iter()
                 .map(|u| {
@@ -679,6 +681,7 @@ async fn users_view(st: &AppState, s: &Session, msg: Msg) -> Response {
                         cell(&u.role),
                         cell(u.site.clone().unwrap_or_default()),
                         cell(if u.can_unblind { "delegated" } else { "" }),
+                        cell(if u.active { "active" } else { "deactivated" }),
                     ])
                 })
                 .collect(),
@@ -707,8 +710,92 @@ async fn users_view(st: &AppState, s: &Session, msg: Msg) -> Response {
                 ),
             ],
             "Add user",
+        ))
+        .with(form(
+            "Deactivate a user",
+            "/admin/users/deactivate",
+            "deactivate-user",
+            vec![
+                field("username", "User name", "select").options(
+                    users
+                        .iter()
+                        .filter(|u| u.active && u.username != s.user.username)
+                        .map(|u| (u.username.clone(), u.username.clone())),
+                ),
+                field("reason", "Reason", "text"),
+            ],
+            "Deactivate",
         ));
     show(st, page, &msg)
+}
+
+async fn deactivate_post(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let (s, f) = guard!(posted(&st, &headers, f).await);
+    let r = service::deactivate_user(&st.db, &s.user, val(&f, "username"), val(&f, "reason")).await;
+    users_view(
+        &st,
+        &s,
+        Msg::from(r, |_| format!("User {} deactivated.", val(&f, "username"))),
+    )
+    .await
+}
+
+async fn account_page(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let s = guard!(session(&st, &headers).await);
+    account_view(&st, &s, Msg::None)
+}
+
+fn account_view(st: &AppState, s: &Session, msg: Msg) -> Response {
+    let page = Page::new("Your account", Some(s)).with(form(
+        "Change your password",
+        "/account",
+        "change-password",
+        vec![
+            field("current_password", "Current password", "password"),
+            field("new_password", "New password", "password").help("At least 12 characters."),
+            field("new_password2", "New password again", "password"),
+        ],
+        "Change password",
+    ));
+    show(st, page, &msg)
+}
+
+async fn account_post(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let (s, f) = guard!(posted(&st, &headers, f).await);
+    let r = async {
+        if val(&f, "new_password") != val(&f, "new_password2") {
+            return Err(ServerError::BadRequest(
+                "the two new passwords differ".into(),
+            ));
+        }
+        st.limit_login(&s.user.username, "password-change")?;
+        service::change_password(
+            &st.db,
+            &s.user,
+            val(&f, "current_password"),
+            val(&f, "new_password"),
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(()) => {
+            let mut res = login_view(&st, &Msg::Ok("Password changed: sign in again.".into()));
+            if let Ok(v) = HeaderValue::from_str(&app::clear_cookie(&st)) {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(e) => account_view(&st, &s, Msg::Err(e)),
+    }
 }
 
 async fn users_post(

@@ -477,3 +477,75 @@ fn bad_input_is_refused_clearly() {
         testkit::enrol(inv, "Z3", &factors(0), &json!({"age_months": "old"}), false).unwrap_err();
     assert!(r.contains("age_months"), "{r}");
 }
+
+#[test]
+fn password_change_and_deactivation_end_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut t) = common::trial(&sqlite(&dir), 4, common::loose());
+    let change = |c: &mut Client, current: &str, new: &str| {
+        c.post_json(
+            "/api/v1/password",
+            &json!({"current_password": current, "new_password": new}),
+        )
+        .unwrap()
+    };
+    let mut second = server.client();
+    second.login("stat", testkit::PASSWORD).unwrap();
+    assert_eq!(
+        change(&mut t.statistician, "not-my-password-1", "a-new-password-2").status,
+        403
+    );
+    assert_eq!(
+        change(&mut t.statistician, testkit::PASSWORD, "short").status,
+        422
+    );
+    let r = change(&mut t.statistician, testkit::PASSWORD, "a-new-password-2");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Every session of the user ended; the new password works, the old one not.
+    assert_eq!(t.statistician.get("/api/v1/me").unwrap().status, 401);
+    assert_eq!(second.get("/api/v1/me").unwrap().status, 401);
+    let mut c = server.client();
+    assert_eq!(c.login("stat", testkit::PASSWORD).unwrap().status, 403);
+    assert_eq!(c.login("stat", "a-new-password-2").unwrap().status, 200);
+
+    // Deactivation by the manager, with a reason; the account is locked out at once.
+    let r = t
+        .manager
+        .post_json("/api/v1/users/inv_b/deactivate", &json!({"reason": ""}))
+        .unwrap();
+    assert_eq!(r.status, 422);
+    let r = t
+        .manager
+        .post_json(
+            "/api/v1/users/inv_b/deactivate",
+            &json!({"reason": "left the study team"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(t.investigators[1].get("/api/v1/me").unwrap().status, 401);
+    assert_eq!(
+        server
+            .client()
+            .login("inv_b", testkit::PASSWORD)
+            .unwrap()
+            .status,
+        403
+    );
+    assert_eq!(
+        t.investigators[0]
+            .post_json("/api/v1/users/inv_a/deactivate", &json!({"reason": "x"}))
+            .unwrap()
+            .status,
+        403
+    );
+    let users = t.manager.get("/api/v1/users").unwrap().json();
+    let b = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "inv_b")
+        .unwrap();
+    assert_eq!(b["active"], false);
+    let audit = t.manager.get("/api/v1/audit").unwrap().body;
+    assert!(audit.contains("left the study team") && audit.contains("change_password"));
+}
