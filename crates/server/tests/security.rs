@@ -549,3 +549,48 @@ fn password_change_and_deactivation_end_sessions() {
     let audit = t.manager.get("/api/v1/audit").unwrap().body;
     assert!(audit.contains("left the study team") && audit.contains("change_password"));
 }
+
+#[test]
+fn html_is_escaped_and_the_schema_is_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir);
+    let (server, mut t) = common::trial(&db, 4, common::loose());
+    let r = t
+        .manager
+        .post_json(
+            "/api/v1/sites",
+            &json!({"code": "X", "name": "<script>alert(1)</script> & co"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let page = t.manager.get("/admin/sites").unwrap().body;
+    assert!(!page.contains("<script>alert"), "unescaped: {page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; co"),
+        "{page}"
+    );
+    drop(server);
+
+    // Reopening applies nothing twice; a database from a newer program is refused.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let d = Db::open(&db).await.unwrap();
+        assert_eq!(d.schema_version().await.unwrap(), 1);
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")
+            .fetch_one(&d.pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(n, 1);
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 'x')",
+        )
+        .execute(&d.pool)
+        .await
+        .unwrap();
+        d.pool.close().await;
+        let e = Db::open(&db).await.unwrap_err().to_string();
+        assert!(e.contains("schema version 99"), "{e}");
+    });
+}
