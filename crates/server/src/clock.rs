@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use evidentia_trial::dataset::Date;
+
 /// A moment in UTC.
 #[derive(Debug, Clone)]
 pub struct Now {
@@ -26,8 +28,9 @@ pub fn from_unix_millis(ms: i64) -> Now {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let date = format!("{y:04}-{m:02}-{d:02}");
+    let date = Date::from_days_since_epoch(days)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "1970-01-01".to_string());
     let iso = format!(
         "{date}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
@@ -40,21 +43,6 @@ pub fn from_unix_millis(ms: i64) -> Now {
         iso,
         date,
     }
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Hinnant, "chrono-Compatible
-/// Low-Level Date Algorithms").
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
