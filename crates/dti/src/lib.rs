@@ -36,6 +36,7 @@
 pub mod bids;
 pub mod eig3;
 pub mod error;
+pub mod fuzz_harness;
 pub mod gradcheck;
 pub mod gradients;
 mod linalg;

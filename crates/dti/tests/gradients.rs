@@ -140,6 +140,13 @@ proptest! {
     #[test]
     fn parser_never_panics(a in "[0-9 .,\\-nae\n]{0,60}", b in "[0-9 .,\\-nae\n]{0,120}") {
         let _ = GradientTable::from_fsl_text(&a, &b, &GradientOptions::default());
+        // Smoke mode of the cargo-fuzz target `gradients` (same body).
+        evidentia_dti::fuzz_harness::gradient_texts(format!("{a}\0{b}").as_bytes());
+    }
+
+    #[test]
+    fn fuzz_target_gradients_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        evidentia_dti::fuzz_harness::gradient_texts(&bytes);
     }
 
     #[test]
