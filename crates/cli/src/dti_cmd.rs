@@ -202,6 +202,11 @@ pub struct RunArgs {
     /// e.g. `baseline=0,T4=12` (default: `baseline=0` only).
     #[arg(long, value_delimiter = ',')]
     visit_time: Vec<String>,
+    /// Group level: take each participant's id from this column of the BIDS dataset's
+    /// `participants.tsv` (e.g. `trial_id` holding `CP-001`), since BIDS labels cannot
+    /// hold the hyphens and underscores of trial ids; default: the subject label.
+    #[arg(long)]
+    id_column: Option<String>,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -1811,11 +1816,48 @@ fn stats_outcomes(path: &Path, v: &Value) -> CliResult<Vec<(String, f64)>> {
     Ok(rows)
 }
 
+/// Subject label (without `sub-`) → the value of `column` in a BIDS `participants.tsv`.
+fn participant_ids(path: &Path, column: &str) -> CliResult<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let t = crate::table::Table::parse(path, &bytes)?;
+    let (subs, ids, _) = t.labels("participant_id", column)?;
+    let mut map = BTreeMap::new();
+    for (sub, id) in subs.into_iter().zip(ids) {
+        let sub = sub.trim_start_matches("sub-").to_string();
+        if evidentia_trial::dataset::is_missing(&id) {
+            continue;
+        }
+        if let Some(old) = map.insert(sub.clone(), id) {
+            return Err(CliError::Data {
+                path: path.to_path_buf(),
+                message: format!("sub-{sub} appears twice (first with id {old})"),
+            });
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for (sub, id) in &map {
+        if let Some(other) = seen.insert(id.clone(), sub.clone()) {
+            return Err(CliError::Data {
+                path: path.to_path_buf(),
+                message: format!("id {id} is given to both sub-{other} and sub-{sub}"),
+            });
+        }
+    }
+    Ok(map)
+}
+
 /// `dti run OUT_DIR ... group`: every run's `*_tractstats.json` into one long table in the
 /// trial dataset's `measurements.csv` format (participant_id = subject label, visit =
 /// session label or `baseline` without sessions, time from `--visit-time`).
 fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
     let times = visit_times(&a.visit_time)?;
+    let ids = match &a.id_column {
+        Some(col) => Some(participant_ids(&a.bids_dir.join("participants.tsv"), col)?),
+        None => None,
+    };
     let keep = |label: &str, wanted: &[String], prefix: &str| {
         wanted.is_empty() || wanted.iter().any(|w| w.trim_start_matches(prefix) == label)
     };
@@ -1874,20 +1916,30 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
                     times.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             })?;
+            let pid = match &ids {
+                Some(map) => map.get(&sub).cloned().ok_or_else(|| CliError::Data {
+                    path: a.bids_dir.join("participants.tsv"),
+                    message: format!(
+                        "sub-{sub} has no row (or an empty '{}') in participants.tsv",
+                        a.id_column.as_deref().unwrap_or("")
+                    ),
+                })?,
+                None => sub.clone(),
+            };
             for (outcome, value) in stats_outcomes(&p, &v)? {
-                let key = (sub.clone(), visit.clone(), outcome.clone());
+                let key = (pid.clone(), visit.clone(), outcome.clone());
                 if let Some(first) = seen.get(&key) {
                     return Err(CliError::Data {
                         path: p.clone(),
                         message: format!(
-                            "participant {sub}, visit {visit}, outcome {outcome} is also in {}",
+                            "participant {pid}, visit {visit}, outcome {outcome} is also in {}",
                             first.display()
                         ),
                     });
                 }
                 seen.insert(key, p.clone());
                 rows.push(MeasurementRow {
-                    participant_id: sub.clone(),
+                    participant_id: pid.clone(),
                     visit: visit.clone(),
                     time,
                     outcome,
@@ -1940,7 +1992,10 @@ fn group_cmd(a: &RunArgs, json: bool) -> CliResult<()> {
         "sources": sources,
         "runs_without_tract_stats": missing,
         "mapping": {
-            "participant_id": "BIDS subject label (without sub-)",
+            "participant_id": match &a.id_column {
+                Some(c) => format!("column '{c}' of participants.tsv"),
+                None => "BIDS subject label (without sub-)".to_string(),
+            },
             "visit": "BIDS session label (without ses-); 'baseline' when there are no sessions",
             "time": "from --visit-time LABEL=T",
             "<tract>_fa, <tract>_md": "fa_points / md_points of the most affected side (lower FA)",

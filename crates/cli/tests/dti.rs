@@ -687,6 +687,35 @@ fn bids_run_tracks_tracts_and_group_gathers_measurements() {
     );
     // 2 sides × (fa, md) + (fa, md, rfa, fna) per visit.
     assert_eq!(rows.len(), 2 * 8, "{csv}");
+    // Trial ids from a column of participants.tsv (BIDS labels cannot hold hyphens).
+    std::fs::write(
+        root.join("participants.tsv"),
+        "participant_id\ttrial_id\nsub-01\tCP-001\nsub-02\tCP-002\n",
+    )
+    .unwrap();
+    let a = group(&[
+        "--visit-time",
+        "baseline=0,T4=12",
+        "--id-column",
+        "trial_id",
+    ]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    json(&a);
+    let mapped = std::fs::read_to_string(out.join("group").join("measurements.csv")).unwrap();
+    assert_eq!(mapped, csv.replace("\n01,", "\nCP-001,"));
+    std::fs::write(
+        root.join("participants.tsv"),
+        "participant_id\ttrial_id\nsub-02\tCP-002\n",
+    )
+    .unwrap();
+    fails_with(&a, &["participants.tsv", "sub-01 has no row"]);
+    let a = group(&["--visit-time", "baseline=0,T4=12", "--id-column", "nope"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(&a, &["participants.tsv", "nope"]);
+    // Back to subject labels for the rest of the test.
+    let a = group(&["--visit-time", "baseline=0,T4=12"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    json(&a);
     // The table passes the trial dataset's validation as it is.
     let trial = dir.join("trial");
     std::fs::create_dir_all(&trial).unwrap();
