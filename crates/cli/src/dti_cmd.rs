@@ -259,10 +259,15 @@ pub struct TrackArgs {
     /// Shortest streamline kept, mm (default 10).
     #[arg(long)]
     min_length: Option<f64>,
-    /// Output tractogram: .trk, .tck or .trx (TRX with per-point FA and MD; a <stem>.json sidecar with the name, hemisphere,
-    /// parameters and counts is written beside it).
+    /// Output tractogram: .trk, .tck or .trx (a <stem>.json sidecar with the name, hemisphere,
+    /// parameters and counts is written beside it). TRK and TRX carry FA and MD at every
+    /// point (TRK per-point scalars `fa`, `md`; TRX `dpv/fa.float32`, `dpv/md.float32`); TRX
+    /// with --tract also has the group `groups/<tract name>.uint32`.
     #[arg(long)]
     out: PathBuf,
+    /// With a .trk --out: write points only, without the per-point FA/MD scalars.
+    #[arg(long)]
+    no_scalars: bool,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -1240,6 +1245,12 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
 
 fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     let format = tract_format(&a.out)?;
+    if a.no_scalars && format != TractFormat::Trk {
+        return Err(CliError::Usage(format!(
+            "{}: --no-scalars applies to .trk output only",
+            a.out.display()
+        )));
+    }
     let (vol, input_path, mut prov) = track_tensor_input(&a)?;
     let [nx, ny, nz, nt] = vol.dims();
     if nt != 6 {
@@ -1317,6 +1328,8 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     params.validate().map_err(dti_err)?;
     let tg = evidentia_dti::track(&field, &params, &rois, seed_mask.as_deref()).map_err(dti_err)?;
     let mut bytes = Vec::new();
+    let mut point_data: Vec<&str> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
     match format {
         TractFormat::Tck => {
             let mut lines = tg.header_lines();
@@ -1324,10 +1337,22 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
             streamlines::write_tck(&mut bytes, &tg.streamlines, &lines).map_err(dti_err)?;
         }
         TractFormat::Trk => {
-            let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
-            streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+            let smaps = ScalarMaps::from_tensor_field(&field).map_err(dti_err)?;
+            if !a.no_scalars {
+                point_data = vec!["fa", "md"];
+            }
+            bytes = trk_bytes(&tg.streamlines, &field, &smaps, !a.no_scalars)?;
         }
-        TractFormat::Trx => bytes = trx_bytes(&tg.streamlines, &field)?,
+        TractFormat::Trx => {
+            let smaps = ScalarMaps::from_tensor_field(&field).map_err(dti_err)?;
+            let all: Vec<u32> = (0..tg.streamlines.len() as u32).collect();
+            if a.tract.is_some() {
+                groups.push(trx_group_name(&name));
+            }
+            let g: Vec<(&str, &[u32])> = groups.iter().map(|n| (n.as_str(), &all[..])).collect();
+            bytes = trx_bytes(&tg.streamlines, &field, &smaps, &g)?;
+            point_data = vec!["fa", "md"];
+        }
     }
     let summary = serde_json::to_value(&tg.summary).map_err(|e| CliError::Output(e.to_string()))?;
     let side = TractSidecar {
@@ -1355,28 +1380,77 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
         "streamlines": sl.len(),
         "points": sl.n_points(),
         "mean_length_mm": if sl.is_empty() { Value::Null } else { json!(lengths / sl.len() as f64) },
+        "point_data": point_data,
+        "groups": groups,
         "tracking": summary,
     });
     emit(&result, &prov, json)
 }
 
-/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, trilinear on the tensor
-/// field's maps as the tract metrics; NaN outside the image).
-fn trx_bytes(sl: &Streamlines, field: &TensorField) -> CliResult<Vec<u8>> {
-    let smaps = ScalarMaps::from_tensor_field(field).map_err(dti_err)?;
+/// FA and MD at every point of `sl` (trilinear on the maps, as the tract metrics' point
+/// averages; NaN outside the image).
+fn point_fa_md(sl: &Streamlines, smaps: &ScalarMaps) -> (Vec<f32>, Vec<f32>) {
     let (mut fa, mut md) = (Vec::new(), Vec::new());
     for p in sl.points() {
         let v = smaps.interpolate([f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]);
         fa.push(v.map_or(f32::NAN, |v| v[0] as f32));
         md.push(v.map_or(f32::NAN, |v| v[1] as f32));
     }
+    (fa, md)
+}
+
+/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, [`point_fa_md`]) and the
+/// given groups (streamline indices per name).
+fn trx_bytes(
+    sl: &Streamlines,
+    field: &TensorField,
+    smaps: &ScalarMaps,
+    groups: &[(&str, &[u32])],
+) -> CliResult<Vec<u8>> {
+    let (fa, md) = point_fa_md(sl, smaps);
     evidentia_dti::trx::write_trx(
         sl,
         field.dims(),
         field.affine(),
         &[("fa", &fa), ("md", &md)],
+        groups,
     )
     .map_err(dti_err)
+}
+
+/// A TRK tractogram on the field's grid, with per-point scalars `fa` and `md`
+/// ([`point_fa_md`]) unless `scalars` is false.
+fn trk_bytes(
+    sl: &Streamlines,
+    field: &TensorField,
+    smaps: &ScalarMaps,
+    scalars: bool,
+) -> CliResult<Vec<u8>> {
+    let h = TrkHeader::from_grid(field.dims(), field.affine()).map_err(dti_err)?;
+    let mut bytes = Vec::new();
+    if scalars {
+        let (fa, md) = point_fa_md(sl, smaps);
+        streamlines::write_trk_with_scalars(&mut bytes, sl, &h, &[("fa", &fa), ("md", &md)])
+    } else {
+        streamlines::write_trk(&mut bytes, sl, &h)
+    }
+    .map_err(dti_err)?;
+    Ok(bytes)
+}
+
+/// A tract name as a TRX group name (`[A-Za-z0-9_-]`, other characters become `_`).
+fn trx_group_name(name: &str) -> String {
+    let g: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if g.is_empty() { "tract".into() } else { g }
 }
 
 /// `left`/`right` (or `_l`/`_r`, `-lh`/`-rh`) at the end of a name.
@@ -1579,9 +1653,11 @@ fn tract_definition_files(dir: &Path) -> CliResult<Vec<PathBuf>> {
 /// Tracks every tract definition of `tdir` with a run's fitted tensor (rotated from the
 /// FSL image frame to world, as `dti track` does; tracking mask = the fit's brain mask) and
 /// returns the files to write beside the maps: per tract
-/// `<entities>_desc-<tract>_tractography.trk` with its `.json` sidecar (name, hemisphere,
-/// tracking summary; read by `dti tract-stats`), and `<entities>_tractstats.json` with the
-/// same content as `dti tract-stats` over all of them.
+/// `<entities>_desc-<tract>_tractography.trk` (per-point FA/MD scalars, as `dti track`) with
+/// its `.json` sidecar (name, hemisphere, tracking summary; read by `dti tract-stats`),
+/// `<entities>_tractography.trx` holding every tract's streamlines in definition order with
+/// per-point FA/MD and one group per tract (`groups/<tract name>.uint32`), and
+/// `<entities>_tractstats.json` with the same content as `dti tract-stats` over all of them.
 fn run_tract_files(
     run: &DwiRun,
     r: &FitResult,
@@ -1611,9 +1687,13 @@ fn run_tract_files(
         map_data(3)?,
     )
     .map_err(about(&run.dwi))?;
+    let point_maps = ScalarMaps::from_tensor_field(&field).map_err(about(&run.dwi))?;
     let mut files = Vec::new();
     let mut metrics = Vec::new();
     let mut tract_files = Vec::new();
+    let mut all = Streamlines::default();
+    let mut group_names: Vec<String> = Vec::new();
+    let mut group_idx: Vec<Vec<u32>> = Vec::new();
     for p in &defs {
         let def = TractDefinition::load(p).map_err(dti_err)?;
         let mut loader = |q: &Path| nifti::read(q).map(|(_, v)| v);
@@ -1628,9 +1708,11 @@ fn run_tract_files(
                 message: format!("a second tract definition gives the file name {name}"),
             });
         }
-        let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
-        let mut bytes = Vec::new();
-        streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+        let bytes = trk_bytes(&tg.streamlines, &field, &point_maps, true)?;
+        let first = all.len() as u32;
+        all.extend(&tg.streamlines);
+        group_names.push(trx_group_name(&def.name));
+        group_idx.push((first..all.len() as u32).collect());
         let side = TractSidecar {
             name: def.name.clone(),
             hemisphere: def.hemisphere,
@@ -1652,6 +1734,14 @@ fn run_tract_files(
         files.push((name, Payload::Bytes(bytes)));
         files.push((side_name, Payload::Bytes(json_bytes(&side)?)));
     }
+    let groups: Vec<(&str, &[u32])> = group_names
+        .iter()
+        .zip(&group_idx)
+        .map(|(n, i)| (n.as_str(), i.as_slice()))
+        .collect();
+    let trx_name = run.derivative_name(&[], "tractography", ".trx");
+    let trx = trx_bytes(&all, &field, &point_maps, &groups)?;
+    files.push((trx_name.clone(), Payload::Bytes(trx)));
     let asym = asymmetries(&metrics, None)?;
     let stats = json!({
         "metrics_version": tract_metrics::METRICS_VERSION,
@@ -1661,6 +1751,7 @@ fn run_tract_files(
         "maps": run.derivative_name(&[("model", "tensor"), ("param", "fa")], "dwimap", ".nii.gz"),
         "tract_definitions": defs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "tractograms": tract_files,
+        "tractogram_all": trx_name,
         "tracts": serde_json::to_value(&metrics).map_err(|e| CliError::Output(e.to_string()))?,
         "asymmetry": asym,
     });

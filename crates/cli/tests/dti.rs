@@ -590,6 +590,48 @@ fn bids_run_tracks_tracts_and_group_gathers_measurements() {
         &s(&again),
     ]);
     assert_eq!(std::fs::read(&trk).unwrap(), std::fs::read(&again).unwrap());
+    let left_trk = evidentia_dti::streamlines::read_trk(&std::fs::read(&trk).unwrap()).unwrap();
+    let names: Vec<&str> = left_trk.scalars.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["fa", "md"]);
+
+    // One TRX holds every tract, one group each (definition order), with per-point FA/MD
+    // equal to the TRK scalars; `dti track --tract` on one definition gives its group.
+    let all = d.join("sub-01_ses-baseline_tractography.trx");
+    let t = evidentia_dti::trx::read_trx(&std::fs::read(&all).unwrap()).unwrap();
+    let right_trk = evidentia_dti::streamlines::read_trk(
+        &std::fs::read(d.join("sub-01_ses-baseline_desc-bundleRight_tractography.trk")).unwrap(),
+    )
+    .unwrap();
+    let (nl, nr) = (left_trk.streamlines.len(), right_trk.streamlines.len());
+    assert!(nl > 0 && nr > 0 && nl != nr, "{nl} {nr}");
+    assert_eq!(t.streamlines.len(), nl + nr);
+    assert_eq!(t.groups.len(), 2);
+    assert_eq!(t.groups["bundle_left"], (0..nl as u32).collect::<Vec<_>>());
+    assert_eq!(
+        t.groups["bundle_right"],
+        (nl as u32..(nl + nr) as u32).collect::<Vec<_>>()
+    );
+    let mut fa = left_trk.scalars[0].1.clone();
+    fa.extend(&right_trk.scalars[0].1);
+    assert_eq!(t.dpv["fa"], fa);
+    let one = dir.join("bundle_left.trx");
+    let v = json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &s(&d.join("sub-01_ses-baseline_model-tensor_param-tensor_dwimap.nii.gz")),
+        "--mask",
+        &s(&d.join("sub-01_ses-baseline_desc-brain_mask.nii.gz")),
+        "--tract",
+        &s(&tdir.join("bundle_left.toml")),
+        "--out",
+        &s(&one),
+    ]);
+    assert_eq!(v["groups"], serde_json::json!(["bundle_left"]));
+    let t1 = evidentia_dti::trx::read_trx(&std::fs::read(&one).unwrap()).unwrap();
+    assert_eq!(t1.groups.len(), 1);
+    assert_eq!(t1.groups["bundle_left"], t.groups["bundle_left"]);
+    assert_eq!(t1.dpv["md"][..], t.dpv["md"][..t1.streamlines.n_points()]);
 
     // The statistics equal `dti tract-stats` on the written tractograms and maps.
     let maps = dir.join("maps");
@@ -774,7 +816,8 @@ fn track_writes_trx_with_per_point_fa() {
     let tensor = s(&out.join("dti_tensor.nii.gz"));
     let mask = s(&out.join("dti_mask.nii.gz"));
     let (trx, tck) = (dir.join("b_left.trx"), dir.join("b_left.tck"));
-    for p in [&trx, &tck] {
+    let (trk, plain) = (dir.join("b_left.trk"), dir.join("b_plain.trk"));
+    for p in [&trx, &tck, &trk] {
         json(&[
             "dti",
             "track",
@@ -788,9 +831,43 @@ fn track_writes_trx_with_per_point_fa() {
             &s(p),
         ]);
     }
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "3",
+        "--no-scalars",
+        "--out",
+        &s(&plain),
+    ]);
+    fails_with(
+        &[
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--no-scalars",
+            "--out",
+            &s(&tck),
+        ],
+        &["--no-scalars", ".trk"],
+    );
     let t = evidentia_dti::trx::read_trx(&std::fs::read(&trx).unwrap()).unwrap();
     let c = evidentia_dti::streamlines::read_tck(&std::fs::read(&tck).unwrap()).unwrap();
     assert!(!t.streamlines.is_empty());
+    // No --tract: no groups. TRK scalars are the TRX per-point values; --no-scalars gives
+    // the same points without them.
+    assert!(t.groups.is_empty());
+    let k = evidentia_dti::streamlines::read_trk(&std::fs::read(&trk).unwrap()).unwrap();
+    let p = evidentia_dti::streamlines::read_trk(&std::fs::read(&plain).unwrap()).unwrap();
+    assert_eq!(k.scalars[0], ("fa".to_string(), t.dpv["fa"].clone()));
+    assert_eq!(k.scalars[1], ("md".to_string(), t.dpv["md"].clone()));
+    assert!(p.scalars.is_empty() && p.header.n_scalars == 0);
+    assert_eq!(p.streamlines, k.streamlines);
     // Same float32 world points as the TCK, bit for bit.
     assert_eq!(t.streamlines, c.streamlines);
     assert_eq!(t.header["NB_VERTICES"], t.streamlines.n_points());
