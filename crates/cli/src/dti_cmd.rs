@@ -12,6 +12,7 @@ use evidentia_dti::bids::{self, BidsFilter, DwiRun, MapSidecar};
 use evidentia_dti::gradcheck::{self, GradCheck, GradCheckOptions};
 use evidentia_dti::gradients::{Frame, GradientOptions, GradientTable};
 use evidentia_dti::mask::{MedianOtsuOptions, median_otsu_volume};
+use evidentia_dti::motion::{MotionFormat, MotionParameters};
 use evidentia_dti::nifti::{self, NiftiHeader, WriteOptions};
 use evidentia_dti::streamlines::{self, Streamlines, TrkHeader};
 use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, VoxelTensor, fit_tensors};
@@ -105,11 +106,36 @@ pub struct DwiArgs {
     b0_threshold: f64,
 }
 
+/// Layout of a motion-parameter file.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MotionFormatArg {
+    /// FSL mcflirt .par: rx ry rz (radians) tx ty tz (mm).
+    Mcflirt,
+    /// FSL eddy *.eddy_parameters: tx ty tz (mm) rx ry rz (radians), then eddy-current terms.
+    Eddy,
+}
+
+/// Per-volume motion parameters that rotate the gradient directions.
+#[derive(Debug, Args, Clone)]
+pub struct MotionArgs {
+    /// Motion parameters, one row per volume of the image (FSL mcflirt .par or eddy
+    /// *.eddy_parameters): each volume's gradient direction is rotated by its rotation
+    /// (FSL Euler angles, R = Rx·Ry·Rz) before fitting, so the b-matrix follows the head.
+    #[arg(long)]
+    motion: Option<PathBuf>,
+    /// Layout of --motion (default: from the file name, *.par = mcflirt,
+    /// *eddy_parameters* = eddy).
+    #[arg(long, value_enum, requires = "motion")]
+    motion_format: Option<MotionFormatArg>,
+}
+
 /// Arguments of `dti fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
     #[command(flatten)]
     input: DwiArgs,
+    #[command(flatten)]
+    motion: MotionArgs,
     /// Brain mask (non-zero = inside); without it median_otsu's mask is computed and written.
     #[arg(long)]
     mask: Option<PathBuf>,
@@ -231,6 +257,13 @@ pub struct TrackArgs {
     /// b0 threshold of the in-memory fit, s/mm² (with --dwi; default 50).
     #[arg(long, requires = "dwi")]
     b0_threshold: Option<f64>,
+    /// Motion parameters of --dwi (as `dti fit --motion`): the gradients are rotated per
+    /// volume before the in-memory fit.
+    #[arg(long, requires = "dwi")]
+    motion: Option<PathBuf>,
+    /// Layout of --motion (mcflirt or eddy; default from the file name).
+    #[arg(long, value_enum, requires = "motion")]
+    motion_format: Option<MotionFormatArg>,
     /// Tracking mask (default: voxels with a non-zero tensor). With --dwi it is also the
     /// mask of the fit (default there: median_otsu, as `dti fit`).
     #[arg(long)]
@@ -365,6 +398,8 @@ struct Dwi {
     nonfinite_voxels: usize,
     /// SHA-256 of the image file as read.
     sha256: String,
+    /// What `--motion` did to the gradients (`None` without it).
+    motion: Option<Value>,
 }
 
 impl Dwi {
@@ -374,7 +409,63 @@ impl Dwi {
 }
 
 fn load_dwi(a: &DwiArgs) -> CliResult<Dwi> {
-    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold, None)
+    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold, None, None)
+}
+
+/// Reads `--motion` and rotates each volume's gradient direction by its rotation
+/// ([`GradientTable::rotated`]); returns the rotated table and the summary to report.
+fn rotate_by_motion(
+    gtab: &GradientTable,
+    path: &Path,
+    format: Option<MotionFormatArg>,
+    dwi: &Path,
+) -> CliResult<(GradientTable, Value)> {
+    let format = match format {
+        Some(MotionFormatArg::Mcflirt) => MotionFormat::Mcflirt,
+        Some(MotionFormatArg::Eddy) => MotionFormat::Eddy,
+        None => MotionFormat::from_file_name(&path.display().to_string()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: cannot tell the motion file's layout from its name; give --motion-format mcflirt or eddy",
+                path.display()
+            ))
+        })?,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Data {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let m = MotionParameters::parse(&text, format, &path.display().to_string()).map_err(|e| {
+        CliError::Data {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    if m.len() != gtab.len() {
+        return Err(CliError::Data {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} rows of motion parameters for {} volumes (the gradients of {}): one row per volume is needed",
+                m.len(),
+                gtab.len(),
+                dwi.display()
+            ),
+        });
+    }
+    let rotated = gtab
+        .rotated(&m.rotation_matrices())
+        .map_err(|e| CliError::Data {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let summary = json!({
+        "gradients_rotated": true,
+        "file": path.display().to_string(),
+        "format": format,
+        "volumes": m.len(),
+        "max_rotation_deg": m.max_rotation_deg(),
+        "convention": "FSL Euler angles R = Rx·Ry·Rz (construct_rotmat_euler), bvec g -> R·g in the FSL image frame; b0 volumes unchanged",
+    });
+    Ok((rotated, summary))
 }
 
 /// Reads the image and its gradients; with `keep_mask`, reads that mask (on the image's
@@ -385,6 +476,7 @@ fn load_dwi_paths(
     bvec: &Path,
     b0_threshold: f64,
     keep_mask: Option<&Path>,
+    motion: Option<(&Path, Option<MotionFormatArg>)>,
 ) -> CliResult<Dwi> {
     if !(b0_threshold.is_finite() && b0_threshold >= 0.0) {
         return Err(CliError::Usage(format!(
@@ -395,7 +487,15 @@ fn load_dwi_paths(
         b0_threshold,
         ..Default::default()
     };
-    let gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
+    let mut gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
+    let motion = match motion {
+        Some((p, f)) => {
+            let (g, summary) = rotate_by_motion(&gtab, p, f, dwi)?;
+            gtab = g;
+            Some(summary)
+        }
+        None => None,
+    };
     // The checks of the image against its gradients, in the order they have always run.
     let check = |nt: usize, affine: &[[f64; 4]; 3]| -> CliResult<()> {
         if nt != gtab.len() {
@@ -452,6 +552,7 @@ fn load_dwi_paths(
         kept,
         nonfinite_voxels: img.nonfinite_voxels,
         sha256,
+        motion,
     })
 }
 
@@ -856,6 +957,8 @@ fn fit_summary(r: &FitResult, dwi: &Dwi, files: Value) -> Value {
         "files": files,
         "vector_frame": "V1 and tensor are in the bvec file's frame (FSL image frame)",
         "gradients": gradient_qc(&dwi.gtab),
+        "gradients_rotated": dwi.motion.is_some(),
+        "motion": dwi.motion,
         "gradient_check": check_summary(&r.check),
     })
 }
@@ -880,6 +983,10 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
         &a.input.bvec,
         a.input.b0_threshold,
         a.mask.as_deref().filter(|_| mask_only),
+        a.motion
+            .motion
+            .as_deref()
+            .map(|p| (p, a.motion.motion_format)),
     )?;
     let mut r = fit_image(
         &mut dwi,
@@ -911,6 +1018,9 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     let mut prov = Provenance::new();
     prov.add_digest(&a.input.dwi.display().to_string(), dwi.sha256.clone());
     for p in [&a.input.bval, &a.input.bvec] {
+        prov.add_input(p)?;
+    }
+    if let Some(p) = &a.motion.motion {
         prov.add_input(p)?;
     }
     if let Some(m) = &a.mask {
@@ -1012,7 +1122,7 @@ struct RunReport {
 }
 
 fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)> {
-    let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None)?;
+    let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None, None)?;
     let method: FitMethod = a.method.into();
     let r = fit_image(&mut dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
     let dir = run.derivative_dir(&a.out_dir);
@@ -1227,6 +1337,7 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
                 bvec,
                 a.b0_threshold.unwrap_or(50.0),
                 a.mask.as_deref().filter(|_| mask_only),
+                a.motion.as_deref().map(|p| (p, a.motion_format)),
             )?;
             let mut r = fit_image(&mut dwi, dwi_path, a.mask.as_deref(), method, false)?;
             let tensor = r.maps.pop().ok_or_else(|| {
@@ -1235,6 +1346,9 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
             prov.add_digest(&dwi_path.display().to_string(), dwi.sha256.clone());
             prov.add_input(bval)?;
             prov.add_input(bvec)?;
+            if let Some(p) = &a.motion {
+                prov.add_input(p)?;
+            }
             Ok((tensor, dwi_path.clone(), prov))
         }
         _ => Err(CliError::Usage(
