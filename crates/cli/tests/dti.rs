@@ -1155,7 +1155,12 @@ fn fit_motion_rotates_the_gradients_back() {
     let moved_bvec = dir.join("moved.bvec");
     let text: Vec<String> = moved
         .iter()
-        .map(|r| r.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(" "))
+        .map(|r| {
+            r.iter()
+                .map(|v| format!("{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     std::fs::write(&moved_bvec, text.join("\n") + "\n").unwrap();
     let par = dir.join("dwi_mcf.par");
@@ -1163,7 +1168,10 @@ fn fit_motion_rotates_the_gradients_back() {
     let (mut p, mut e) = (String::new(), String::new());
     for a in &angles {
         p += &format!("{} {} {} 0.5 -1.25 2\n", a[0], a[1], a[2]);
-        e += &format!("0.5 -1.25 2 {} {} {} 1e-4 0 0 0 0 0 0 0 0 0\n", a[0], a[1], a[2]);
+        e += &format!(
+            "0.5 -1.25 2 {} {} {} 1e-4 0 0 0 0 0 0 0 0 0\n",
+            a[0], a[1], a[2]
+        );
     }
     std::fs::write(&par, &p).unwrap();
     std::fs::write(&eddy, &e).unwrap();
@@ -1204,9 +1212,17 @@ fn fit_motion_rotates_the_gradients_back() {
             .fold(0f32, f32::max)
     };
     // Undone: the FA of the true directions to float32 precision; not undone: off by far more.
-    assert!(maxdiff(&fa_par, &fa_true) < 1e-5, "{}", maxdiff(&fa_par, &fa_true));
+    assert!(
+        maxdiff(&fa_par, &fa_true) < 1e-5,
+        "{}",
+        maxdiff(&fa_par, &fa_true)
+    );
     assert_eq!(fa_par, fa_eddy);
-    assert!(maxdiff(&fa_moved, &fa_true) > 0.02, "{}", maxdiff(&fa_moved, &fa_true));
+    assert!(
+        maxdiff(&fa_moved, &fa_true) > 0.02,
+        "{}",
+        maxdiff(&fa_moved, &fa_true)
+    );
     assert_eq!(truth["gradients_rotated"], false);
     assert_eq!(moved_fit["gradients_rotated"], false);
     assert_eq!(with_par["gradients_rotated"], true);
@@ -1248,8 +1264,11 @@ fn fit_motion_rotates_the_gradients_back() {
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with(&a, &["motion.txt", "--motion-format"]);
     let degrees = dir.join("deg.par");
-    std::fs::write(&degrees, p.replace("0.5 -1.25 2", "0 0 0").replacen("0.", "10.", 1))
-        .unwrap();
+    std::fs::write(
+        &degrees,
+        p.replace("0.5 -1.25 2", "0 0 0").replacen("0.", "10.", 1),
+    )
+    .unwrap();
     let a = base(&degrees, "bad3");
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with(&a, &["deg.par"]);

@@ -196,9 +196,21 @@ mod tests {
     #[test]
     fn euler_is_the_product_of_the_elementary_rotations() {
         let (x, y, z) = (0.1f64, -0.25f64, 0.4f64);
-        let rx = [[1.0, 0.0, 0.0], [0.0, x.cos(), x.sin()], [0.0, -x.sin(), x.cos()]];
-        let ry = [[y.cos(), 0.0, -y.sin()], [0.0, 1.0, 0.0], [y.sin(), 0.0, y.cos()]];
-        let rz = [[z.cos(), z.sin(), 0.0], [-z.sin(), z.cos(), 0.0], [0.0, 0.0, 1.0]];
+        let rx = [
+            [1.0, 0.0, 0.0],
+            [0.0, x.cos(), x.sin()],
+            [0.0, -x.sin(), x.cos()],
+        ];
+        let ry = [
+            [y.cos(), 0.0, -y.sin()],
+            [0.0, 1.0, 0.0],
+            [y.sin(), 0.0, y.cos()],
+        ];
+        let rz = [
+            [z.cos(), z.sin(), 0.0],
+            [-z.sin(), z.cos(), 0.0],
+            [0.0, 0.0, 1.0],
+        ];
         let want = matmul(&matmul(&rx, &ry), &rz);
         let got = fsl_euler_rotation([x, y, z]);
         for i in 0..3 {
@@ -213,8 +225,8 @@ mod tests {
 
     #[test]
     fn column_orders_differ_between_mcflirt_and_eddy() {
-        let m = MotionParameters::parse("0.01 0.02 0.03 1 2 3\n", MotionFormat::Mcflirt, "m")
-            .unwrap();
+        let m =
+            MotionParameters::parse("0.01 0.02 0.03 1 2 3\n", MotionFormat::Mcflirt, "m").unwrap();
         assert_eq!(m.rotations_rad, vec![[0.01, 0.02, 0.03]]);
         assert_eq!(m.translations_mm, vec![[1.0, 2.0, 3.0]]);
         let row = "1 2 3 0.01 0.02 0.03 0 0 0 0 0 0 0 0 0 0\n# comment\n\n";

@@ -444,7 +444,10 @@ pub fn write_trk_with_scalars<W: Write>(
     if scalars.len() > 10 {
         return Err(bad(
             "TRK",
-            format!("{} scalars per point (the header names at most 10)", scalars.len()),
+            format!(
+                "{} scalars per point (the header names at most 10)",
+                scalars.len()
+            ),
         ));
     }
     for (name, v) in scalars {

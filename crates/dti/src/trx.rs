@@ -35,7 +35,9 @@ fn check_name(kind: &str, name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(invalid(format!("{kind} name '{name}' is not [A-Za-z0-9_-]+")));
+        return Err(invalid(format!(
+            "{kind} name '{name}' is not [A-Za-z0-9_-]+"
+        )));
     }
     Ok(())
 }
@@ -316,9 +318,7 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
             }
             groups.insert(n.to_string(), idx);
         } else if k.starts_with("groups/") && !k.ends_with('/') {
-            return Err(invalid(format!(
-                "{k}: only uint32 groups are read"
-            )));
+            return Err(invalid(format!("{k}: only uint32 groups are read")));
         }
     }
     Ok(Trx {

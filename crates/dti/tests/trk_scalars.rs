@@ -100,7 +100,10 @@ fn writes_scalars_nibabel_reads() {
     );
     // Our reader gives back the scalars, and the plain writer gives the same points.
     let t = read_trk(&bytes).unwrap();
-    assert_eq!(t.scalars, vec![("fa".to_string(), fa), ("md".to_string(), md)]);
+    assert_eq!(
+        t.scalars,
+        vec![("fa".to_string(), fa), ("md".to_string(), md)]
+    );
     let mut plain = Vec::new();
     write_trk(&mut plain, &s, &h).unwrap();
     let p = read_trk(&plain).unwrap();
@@ -130,6 +133,9 @@ fn bad_scalars_are_errors() {
     write_trk_with_scalars(&mut b, &s, &h, &[("fa", &v)]).unwrap();
     for n in 1000..b.len() {
         let r = read_trk(&b[..n]);
-        assert!(r.is_err() || r.unwrap().streamlines.is_empty(), "cut at {n}");
+        assert!(
+            r.is_err() || r.unwrap().streamlines.is_empty(),
+            "cut at {n}"
+        );
     }
 }
