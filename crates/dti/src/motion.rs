@@ -15,8 +15,10 @@
 //! in FSL's image (scaled-voxel) frame — the frame of the bvec file. R is taken as the
 //! rotation part of the transform that moved volume i onto the reference (as mcflirt's
 //! `MAT_*` files), so a direction g of volume i is R·g in the reference frame, which is what
-//! [`crate::gradients::GradientTable::rotated`] computes (Leemans & Jones 2009; DIPY's
-//! `reorient_bvecs` applies the registration affines' rotations the same way).
+//! [`crate::gradients::GradientTable::rotated`] computes (Leemans & Jones 2009). DIPY 1.12's
+//! `reorient_bvecs` applies R⁻¹ for affines that map the reference onto the volume (DIPY's
+//! registration direction); FSL's matrices map the volume onto the reference, so both turn a
+//! direction into the reference frame.
 
 use crate::error::{DtiError, Result};
 
