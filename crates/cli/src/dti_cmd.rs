@@ -12,6 +12,7 @@ use evidentia_dti::bids::{self, BidsFilter, DwiRun, MapSidecar};
 use evidentia_dti::gradcheck::{self, GradCheck, GradCheckOptions};
 use evidentia_dti::gradients::{Frame, GradientOptions, GradientTable};
 use evidentia_dti::mask::{MedianOtsuOptions, median_otsu_volume};
+use evidentia_dti::motion::{MotionFormat, MotionParameters};
 use evidentia_dti::nifti::{self, NiftiHeader, WriteOptions};
 use evidentia_dti::streamlines::{self, Streamlines, TrkHeader};
 use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, VoxelTensor, fit_tensors};
@@ -105,11 +106,36 @@ pub struct DwiArgs {
     b0_threshold: f64,
 }
 
+/// Layout of a motion-parameter file.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MotionFormatArg {
+    /// FSL mcflirt .par: rx ry rz (radians) tx ty tz (mm).
+    Mcflirt,
+    /// FSL eddy *.eddy_parameters: tx ty tz (mm) rx ry rz (radians), then eddy-current terms.
+    Eddy,
+}
+
+/// Per-volume motion parameters that rotate the gradient directions.
+#[derive(Debug, Args, Clone)]
+pub struct MotionArgs {
+    /// Motion parameters, one row per volume of the image (FSL mcflirt .par or eddy
+    /// *.eddy_parameters): each volume's gradient direction is rotated by its rotation
+    /// (FSL Euler angles, R = Rx·Ry·Rz) before fitting, so the b-matrix follows the head.
+    #[arg(long)]
+    motion: Option<PathBuf>,
+    /// Layout of --motion (default: from the file name, *.par = mcflirt,
+    /// *eddy_parameters* = eddy).
+    #[arg(long, value_enum, requires = "motion")]
+    motion_format: Option<MotionFormatArg>,
+}
+
 /// Arguments of `dti fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
     #[command(flatten)]
     input: DwiArgs,
+    #[command(flatten)]
+    motion: MotionArgs,
     /// Brain mask (non-zero = inside); without it median_otsu's mask is computed and written.
     #[arg(long)]
     mask: Option<PathBuf>,
@@ -236,6 +262,13 @@ pub struct TrackArgs {
     /// b0 threshold of the in-memory fit, s/mm² (with --dwi; default 50).
     #[arg(long, requires = "dwi")]
     b0_threshold: Option<f64>,
+    /// Motion parameters of --dwi (as `dti fit --motion`): the gradients are rotated per
+    /// volume before the in-memory fit.
+    #[arg(long, requires = "dwi")]
+    motion: Option<PathBuf>,
+    /// Layout of --motion (mcflirt or eddy; default from the file name).
+    #[arg(long, value_enum, requires = "motion")]
+    motion_format: Option<MotionFormatArg>,
     /// Tracking mask (default: voxels with a non-zero tensor). With --dwi it is also the
     /// mask of the fit (default there: median_otsu, as `dti fit`).
     #[arg(long)]
@@ -264,10 +297,15 @@ pub struct TrackArgs {
     /// Shortest streamline kept, mm (default 10).
     #[arg(long)]
     min_length: Option<f64>,
-    /// Output tractogram: .trk, .tck or .trx (TRX with per-point FA and MD; a <stem>.json sidecar with the name, hemisphere,
-    /// parameters and counts is written beside it).
+    /// Output tractogram: .trk, .tck or .trx (a <stem>.json sidecar with the name, hemisphere,
+    /// parameters and counts is written beside it). TRK and TRX carry FA and MD at every
+    /// point (TRK per-point scalars `fa`, `md`; TRX `dpv/fa.float32`, `dpv/md.float32`); TRX
+    /// with --tract also has the group `groups/<tract name>.uint32`.
     #[arg(long)]
     out: PathBuf,
+    /// With a .trk --out: write points only, without the per-point FA/MD scalars.
+    #[arg(long)]
+    no_scalars: bool,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -365,6 +403,8 @@ struct Dwi {
     nonfinite_voxels: usize,
     /// SHA-256 of the image file as read.
     sha256: String,
+    /// What `--motion` did to the gradients (`None` without it).
+    motion: Option<Value>,
 }
 
 impl Dwi {
@@ -374,7 +414,63 @@ impl Dwi {
 }
 
 fn load_dwi(a: &DwiArgs) -> CliResult<Dwi> {
-    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold, None)
+    load_dwi_paths(&a.dwi, &a.bval, &a.bvec, a.b0_threshold, None, None)
+}
+
+/// Reads `--motion` and rotates each volume's gradient direction by its rotation
+/// ([`GradientTable::rotated`]); returns the rotated table and the summary to report.
+fn rotate_by_motion(
+    gtab: &GradientTable,
+    path: &Path,
+    format: Option<MotionFormatArg>,
+    dwi: &Path,
+) -> CliResult<(GradientTable, Value)> {
+    let format = match format {
+        Some(MotionFormatArg::Mcflirt) => MotionFormat::Mcflirt,
+        Some(MotionFormatArg::Eddy) => MotionFormat::Eddy,
+        None => MotionFormat::from_file_name(&path.display().to_string()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: cannot tell the motion file's layout from its name; give --motion-format mcflirt or eddy",
+                path.display()
+            ))
+        })?,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Data {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let m = MotionParameters::parse(&text, format, &path.display().to_string()).map_err(|e| {
+        CliError::Data {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    if m.len() != gtab.len() {
+        return Err(CliError::Data {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} rows of motion parameters for {} volumes (the gradients of {}): one row per volume is needed",
+                m.len(),
+                gtab.len(),
+                dwi.display()
+            ),
+        });
+    }
+    let rotated = gtab
+        .rotated(&m.rotation_matrices())
+        .map_err(|e| CliError::Data {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let summary = json!({
+        "gradients_rotated": true,
+        "file": path.display().to_string(),
+        "format": format,
+        "volumes": m.len(),
+        "max_rotation_deg": m.max_rotation_deg(),
+        "convention": "FSL Euler angles R = Rx·Ry·Rz (construct_rotmat_euler), bvec g -> R·g in the FSL image frame; b0 volumes unchanged",
+    });
+    Ok((rotated, summary))
 }
 
 /// Reads the image and its gradients; with `keep_mask`, reads that mask (on the image's
@@ -385,6 +481,7 @@ fn load_dwi_paths(
     bvec: &Path,
     b0_threshold: f64,
     keep_mask: Option<&Path>,
+    motion: Option<(&Path, Option<MotionFormatArg>)>,
 ) -> CliResult<Dwi> {
     if !(b0_threshold.is_finite() && b0_threshold >= 0.0) {
         return Err(CliError::Usage(format!(
@@ -395,7 +492,15 @@ fn load_dwi_paths(
         b0_threshold,
         ..Default::default()
     };
-    let gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
+    let mut gtab = GradientTable::from_fsl_files(bval, bvec, &gopts).map_err(dti_err)?;
+    let motion = match motion {
+        Some((p, f)) => {
+            let (g, summary) = rotate_by_motion(&gtab, p, f, dwi)?;
+            gtab = g;
+            Some(summary)
+        }
+        None => None,
+    };
     // The checks of the image against its gradients, in the order they have always run.
     let check = |nt: usize, affine: &[[f64; 4]; 3]| -> CliResult<()> {
         if nt != gtab.len() {
@@ -452,6 +557,7 @@ fn load_dwi_paths(
         kept,
         nonfinite_voxels: img.nonfinite_voxels,
         sha256,
+        motion,
     })
 }
 
@@ -856,6 +962,8 @@ fn fit_summary(r: &FitResult, dwi: &Dwi, files: Value) -> Value {
         "files": files,
         "vector_frame": "V1 and tensor are in the bvec file's frame (FSL image frame)",
         "gradients": gradient_qc(&dwi.gtab),
+        "gradients_rotated": dwi.motion.is_some(),
+        "motion": dwi.motion,
         "gradient_check": check_summary(&r.check),
     })
 }
@@ -880,6 +988,10 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
         &a.input.bvec,
         a.input.b0_threshold,
         a.mask.as_deref().filter(|_| mask_only),
+        a.motion
+            .motion
+            .as_deref()
+            .map(|p| (p, a.motion.motion_format)),
     )?;
     let mut r = fit_image(
         &mut dwi,
@@ -911,6 +1023,9 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     let mut prov = Provenance::new();
     prov.add_digest(&a.input.dwi.display().to_string(), dwi.sha256.clone());
     for p in [&a.input.bval, &a.input.bvec] {
+        prov.add_input(p)?;
+    }
+    if let Some(p) = &a.motion.motion {
         prov.add_input(p)?;
     }
     if let Some(m) = &a.mask {
@@ -1012,7 +1127,7 @@ struct RunReport {
 }
 
 fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)> {
-    let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None)?;
+    let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None, None)?;
     let method: FitMethod = a.method.into();
     let r = fit_image(&mut dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
     let dir = run.derivative_dir(&a.out_dir);
@@ -1227,6 +1342,7 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
                 bvec,
                 a.b0_threshold.unwrap_or(50.0),
                 a.mask.as_deref().filter(|_| mask_only),
+                a.motion.as_deref().map(|p| (p, a.motion_format)),
             )?;
             let mut r = fit_image(&mut dwi, dwi_path, a.mask.as_deref(), method, false)?;
             let tensor = r.maps.pop().ok_or_else(|| {
@@ -1235,6 +1351,9 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
             prov.add_digest(&dwi_path.display().to_string(), dwi.sha256.clone());
             prov.add_input(bval)?;
             prov.add_input(bvec)?;
+            if let Some(p) = &a.motion {
+                prov.add_input(p)?;
+            }
             Ok((tensor, dwi_path.clone(), prov))
         }
         _ => Err(CliError::Usage(
@@ -1245,6 +1364,12 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
 
 fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     let format = tract_format(&a.out)?;
+    if a.no_scalars && format != TractFormat::Trk {
+        return Err(CliError::Usage(format!(
+            "{}: --no-scalars applies to .trk output only",
+            a.out.display()
+        )));
+    }
     let (vol, input_path, mut prov) = track_tensor_input(&a)?;
     let [nx, ny, nz, nt] = vol.dims();
     if nt != 6 {
@@ -1322,6 +1447,8 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
     params.validate().map_err(dti_err)?;
     let tg = evidentia_dti::track(&field, &params, &rois, seed_mask.as_deref()).map_err(dti_err)?;
     let mut bytes = Vec::new();
+    let mut point_data: Vec<&str> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
     match format {
         TractFormat::Tck => {
             let mut lines = tg.header_lines();
@@ -1329,10 +1456,22 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
             streamlines::write_tck(&mut bytes, &tg.streamlines, &lines).map_err(dti_err)?;
         }
         TractFormat::Trk => {
-            let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
-            streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+            let smaps = ScalarMaps::from_tensor_field(&field).map_err(dti_err)?;
+            if !a.no_scalars {
+                point_data = vec!["fa", "md"];
+            }
+            bytes = trk_bytes(&tg.streamlines, &field, &smaps, !a.no_scalars)?;
         }
-        TractFormat::Trx => bytes = trx_bytes(&tg.streamlines, &field)?,
+        TractFormat::Trx => {
+            let smaps = ScalarMaps::from_tensor_field(&field).map_err(dti_err)?;
+            let all: Vec<u32> = (0..tg.streamlines.len() as u32).collect();
+            if a.tract.is_some() {
+                groups.push(trx_group_name(&name));
+            }
+            let g: Vec<(&str, &[u32])> = groups.iter().map(|n| (n.as_str(), &all[..])).collect();
+            bytes = trx_bytes(&tg.streamlines, &field, &smaps, &g)?;
+            point_data = vec!["fa", "md"];
+        }
     }
     let summary = serde_json::to_value(&tg.summary).map_err(|e| CliError::Output(e.to_string()))?;
     let side = TractSidecar {
@@ -1360,28 +1499,77 @@ fn track_cmd(a: TrackArgs, json: bool) -> CliResult<()> {
         "streamlines": sl.len(),
         "points": sl.n_points(),
         "mean_length_mm": if sl.is_empty() { Value::Null } else { json!(lengths / sl.len() as f64) },
+        "point_data": point_data,
+        "groups": groups,
         "tracking": summary,
     });
     emit(&result, &prov, json)
 }
 
-/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, trilinear on the tensor
-/// field's maps as the tract metrics; NaN outside the image).
-fn trx_bytes(sl: &Streamlines, field: &TensorField) -> CliResult<Vec<u8>> {
-    let smaps = ScalarMaps::from_tensor_field(field).map_err(dti_err)?;
+/// FA and MD at every point of `sl` (trilinear on the maps, as the tract metrics' point
+/// averages; NaN outside the image).
+fn point_fa_md(sl: &Streamlines, smaps: &ScalarMaps) -> (Vec<f32>, Vec<f32>) {
     let (mut fa, mut md) = (Vec::new(), Vec::new());
     for p in sl.points() {
         let v = smaps.interpolate([f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]);
         fa.push(v.map_or(f32::NAN, |v| v[0] as f32));
         md.push(v.map_or(f32::NAN, |v| v[1] as f32));
     }
+    (fa, md)
+}
+
+/// A TRX tractogram with per-point FA and MD (`dpv/fa`, `dpv/md`, [`point_fa_md`]) and the
+/// given groups (streamline indices per name).
+fn trx_bytes(
+    sl: &Streamlines,
+    field: &TensorField,
+    smaps: &ScalarMaps,
+    groups: &[(&str, &[u32])],
+) -> CliResult<Vec<u8>> {
+    let (fa, md) = point_fa_md(sl, smaps);
     evidentia_dti::trx::write_trx(
         sl,
         field.dims(),
         field.affine(),
         &[("fa", &fa), ("md", &md)],
+        groups,
     )
     .map_err(dti_err)
+}
+
+/// A TRK tractogram on the field's grid, with per-point scalars `fa` and `md`
+/// ([`point_fa_md`]) unless `scalars` is false.
+fn trk_bytes(
+    sl: &Streamlines,
+    field: &TensorField,
+    smaps: &ScalarMaps,
+    scalars: bool,
+) -> CliResult<Vec<u8>> {
+    let h = TrkHeader::from_grid(field.dims(), field.affine()).map_err(dti_err)?;
+    let mut bytes = Vec::new();
+    if scalars {
+        let (fa, md) = point_fa_md(sl, smaps);
+        streamlines::write_trk_with_scalars(&mut bytes, sl, &h, &[("fa", &fa), ("md", &md)])
+    } else {
+        streamlines::write_trk(&mut bytes, sl, &h)
+    }
+    .map_err(dti_err)?;
+    Ok(bytes)
+}
+
+/// A tract name as a TRX group name (`[A-Za-z0-9_-]`, other characters become `_`).
+fn trx_group_name(name: &str) -> String {
+    let g: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if g.is_empty() { "tract".into() } else { g }
 }
 
 /// `left`/`right` (or `_l`/`_r`, `-lh`/`-rh`) at the end of a name.
@@ -1584,9 +1772,11 @@ fn tract_definition_files(dir: &Path) -> CliResult<Vec<PathBuf>> {
 /// Tracks every tract definition of `tdir` with a run's fitted tensor (rotated from the
 /// FSL image frame to world, as `dti track` does; tracking mask = the fit's brain mask) and
 /// returns the files to write beside the maps: per tract
-/// `<entities>_desc-<tract>_tractography.trk` with its `.json` sidecar (name, hemisphere,
-/// tracking summary; read by `dti tract-stats`), and `<entities>_tractstats.json` with the
-/// same content as `dti tract-stats` over all of them.
+/// `<entities>_desc-<tract>_tractography.trk` (per-point FA/MD scalars, as `dti track`) with
+/// its `.json` sidecar (name, hemisphere, tracking summary; read by `dti tract-stats`),
+/// `<entities>_tractography.trx` holding every tract's streamlines in definition order with
+/// per-point FA/MD and one group per tract (`groups/<tract name>.uint32`), and
+/// `<entities>_tractstats.json` with the same content as `dti tract-stats` over all of them.
 fn run_tract_files(
     run: &DwiRun,
     r: &FitResult,
@@ -1616,9 +1806,13 @@ fn run_tract_files(
         map_data(3)?,
     )
     .map_err(about(&run.dwi))?;
+    let point_maps = ScalarMaps::from_tensor_field(&field).map_err(about(&run.dwi))?;
     let mut files = Vec::new();
     let mut metrics = Vec::new();
     let mut tract_files = Vec::new();
+    let mut all = Streamlines::default();
+    let mut group_names: Vec<String> = Vec::new();
+    let mut group_idx: Vec<Vec<u32>> = Vec::new();
     for p in &defs {
         let def = TractDefinition::load(p).map_err(dti_err)?;
         let mut loader = |q: &Path| nifti::read(q).map(|(_, v)| v);
@@ -1633,9 +1827,11 @@ fn run_tract_files(
                 message: format!("a second tract definition gives the file name {name}"),
             });
         }
-        let h = TrkHeader::from_grid(dims, &affine).map_err(dti_err)?;
-        let mut bytes = Vec::new();
-        streamlines::write_trk(&mut bytes, &tg.streamlines, &h).map_err(dti_err)?;
+        let bytes = trk_bytes(&tg.streamlines, &field, &point_maps, true)?;
+        let first = all.len() as u32;
+        all.extend(&tg.streamlines);
+        group_names.push(trx_group_name(&def.name));
+        group_idx.push((first..all.len() as u32).collect());
         let side = TractSidecar {
             name: def.name.clone(),
             hemisphere: def.hemisphere,
@@ -1657,6 +1853,14 @@ fn run_tract_files(
         files.push((name, Payload::Bytes(bytes)));
         files.push((side_name, Payload::Bytes(json_bytes(&side)?)));
     }
+    let groups: Vec<(&str, &[u32])> = group_names
+        .iter()
+        .zip(&group_idx)
+        .map(|(n, i)| (n.as_str(), i.as_slice()))
+        .collect();
+    let trx_name = run.derivative_name(&[], "tractography", ".trx");
+    let trx = trx_bytes(&all, &field, &point_maps, &groups)?;
+    files.push((trx_name.clone(), Payload::Bytes(trx)));
     let asym = asymmetries(&metrics, None)?;
     let stats = json!({
         "metrics_version": tract_metrics::METRICS_VERSION,
@@ -1666,6 +1870,7 @@ fn run_tract_files(
         "maps": run.derivative_name(&[("model", "tensor"), ("param", "fa")], "dwimap", ".nii.gz"),
         "tract_definitions": defs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "tractograms": tract_files,
+        "tractogram_all": trx_name,
         "tracts": serde_json::to_value(&metrics).map_err(|e| CliError::Output(e.to_string()))?,
         "asymmetry": asym,
     });

@@ -590,6 +590,48 @@ fn bids_run_tracks_tracts_and_group_gathers_measurements() {
         &s(&again),
     ]);
     assert_eq!(std::fs::read(&trk).unwrap(), std::fs::read(&again).unwrap());
+    let left_trk = evidentia_dti::streamlines::read_trk(&std::fs::read(&trk).unwrap()).unwrap();
+    let names: Vec<&str> = left_trk.scalars.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["fa", "md"]);
+
+    // One TRX holds every tract, one group each (definition order), with per-point FA/MD
+    // equal to the TRK scalars; `dti track --tract` on one definition gives its group.
+    let all = d.join("sub-01_ses-baseline_tractography.trx");
+    let t = evidentia_dti::trx::read_trx(&std::fs::read(&all).unwrap()).unwrap();
+    let right_trk = evidentia_dti::streamlines::read_trk(
+        &std::fs::read(d.join("sub-01_ses-baseline_desc-bundleRight_tractography.trk")).unwrap(),
+    )
+    .unwrap();
+    let (nl, nr) = (left_trk.streamlines.len(), right_trk.streamlines.len());
+    assert!(nl > 0 && nr > 0 && nl != nr, "{nl} {nr}");
+    assert_eq!(t.streamlines.len(), nl + nr);
+    assert_eq!(t.groups.len(), 2);
+    assert_eq!(t.groups["bundle_left"], (0..nl as u32).collect::<Vec<_>>());
+    assert_eq!(
+        t.groups["bundle_right"],
+        (nl as u32..(nl + nr) as u32).collect::<Vec<_>>()
+    );
+    let mut fa = left_trk.scalars[0].1.clone();
+    fa.extend(&right_trk.scalars[0].1);
+    assert_eq!(t.dpv["fa"], fa);
+    let one = dir.join("bundle_left.trx");
+    let v = json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &s(&d.join("sub-01_ses-baseline_model-tensor_param-tensor_dwimap.nii.gz")),
+        "--mask",
+        &s(&d.join("sub-01_ses-baseline_desc-brain_mask.nii.gz")),
+        "--tract",
+        &s(&tdir.join("bundle_left.toml")),
+        "--out",
+        &s(&one),
+    ]);
+    assert_eq!(v["groups"], serde_json::json!(["bundle_left"]));
+    let t1 = evidentia_dti::trx::read_trx(&std::fs::read(&one).unwrap()).unwrap();
+    assert_eq!(t1.groups.len(), 1);
+    assert_eq!(t1.groups["bundle_left"], t.groups["bundle_left"]);
+    assert_eq!(t1.dpv["md"][..], t.dpv["md"][..t1.streamlines.n_points()]);
 
     // The statistics equal `dti tract-stats` on the written tractograms and maps.
     let maps = dir.join("maps");
@@ -803,7 +845,8 @@ fn track_writes_trx_with_per_point_fa() {
     let tensor = s(&out.join("dti_tensor.nii.gz"));
     let mask = s(&out.join("dti_mask.nii.gz"));
     let (trx, tck) = (dir.join("b_left.trx"), dir.join("b_left.tck"));
-    for p in [&trx, &tck] {
+    let (trk, plain) = (dir.join("b_left.trk"), dir.join("b_plain.trk"));
+    for p in [&trx, &tck, &trk] {
         json(&[
             "dti",
             "track",
@@ -817,9 +860,43 @@ fn track_writes_trx_with_per_point_fa() {
             &s(p),
         ]);
     }
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &tensor,
+        "--mask",
+        &mask,
+        "--seed-spacing",
+        "3",
+        "--no-scalars",
+        "--out",
+        &s(&plain),
+    ]);
+    fails_with(
+        &[
+            "dti",
+            "track",
+            "--tensor",
+            &tensor,
+            "--no-scalars",
+            "--out",
+            &s(&tck),
+        ],
+        &["--no-scalars", ".trk"],
+    );
     let t = evidentia_dti::trx::read_trx(&std::fs::read(&trx).unwrap()).unwrap();
     let c = evidentia_dti::streamlines::read_tck(&std::fs::read(&tck).unwrap()).unwrap();
     assert!(!t.streamlines.is_empty());
+    // No --tract: no groups. TRK scalars are the TRX per-point values; --no-scalars gives
+    // the same points without them.
+    assert!(t.groups.is_empty());
+    let k = evidentia_dti::streamlines::read_trk(&std::fs::read(&trk).unwrap()).unwrap();
+    let p = evidentia_dti::streamlines::read_trk(&std::fs::read(&plain).unwrap()).unwrap();
+    assert_eq!(k.scalars[0], ("fa".to_string(), t.dpv["fa"].clone()));
+    assert_eq!(k.scalars[1], ("md".to_string(), t.dpv["md"].clone()));
+    assert!(p.scalars.is_empty() && p.header.n_scalars == 0);
+    assert_eq!(p.streamlines, k.streamlines);
     // Same float32 world points as the TCK, bit for bit.
     assert_eq!(t.streamlines, c.streamlines);
     assert_eq!(t.header["NB_VERTICES"], t.streamlines.n_points());
@@ -1066,5 +1143,200 @@ fn track_from_dwi_matches_fit_then_tensor() {
         &["dwi.bvec", "b-values"],
     );
     assert!(files_in(&bad).is_empty(), "{:?}", files_in(&bad));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--motion`: bvecs that were turned by a known per-volume rotation (the head moved, the
+/// scanner's directions did not follow) are turned back by the mcflirt/eddy parameters,
+/// giving the fit of the true directions.
+#[test]
+fn fit_motion_rotates_the_gradients_back() {
+    use evidentia_dti::motion::fsl_euler_rotation;
+    let dir = tmp("motion");
+    let ph = phantom([12, 12, 6]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let nt = ph.bvals.len();
+    // The true directions as written (8 decimals), parsed back.
+    let text = std::fs::read_to_string(&bvec).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+        .collect();
+    // Rotations up to ~0.15 rad (8.6°) about every axis, different per volume.
+    let angles: Vec<[f64; 3]> = (0..nt)
+        .map(|i| {
+            let t = i as f64;
+            [
+                0.15 * (0.7 * t).sin(),
+                -0.12 * (0.3 * t + 1.0).cos(),
+                0.1 * (1.3 * t).sin(),
+            ]
+        })
+        .collect();
+    // The file's directions g' = Rᵀ g, so that R·g' = g.
+    let mut moved = vec![vec![0f64; nt]; 3];
+    for i in 0..nt {
+        let r = fsl_euler_rotation(angles[i]);
+        for a in 0..3 {
+            moved[a][i] = (0..3).map(|k| r[k][a] * rows[k][i]).sum();
+        }
+    }
+    let moved_bvec = dir.join("moved.bvec");
+    let text: Vec<String> = moved
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| format!("{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&moved_bvec, text.join("\n") + "\n").unwrap();
+    let par = dir.join("dwi_mcf.par");
+    let eddy = dir.join("motion.txt");
+    let (mut p, mut e) = (String::new(), String::new());
+    for a in &angles {
+        p += &format!("{} {} {} 0.5 -1.25 2\n", a[0], a[1], a[2]);
+        e += &format!(
+            "0.5 -1.25 2 {} {} {} 1e-4 0 0 0 0 0 0 0 0 0\n",
+            a[0], a[1], a[2]
+        );
+    }
+    std::fs::write(&par, &p).unwrap();
+    std::fs::write(&eddy, &e).unwrap();
+    let fit = |bv: &Path, out: &str, extra: &[&str]| -> (serde_json::Value, Vec<f32>) {
+        let o = dir.join(out);
+        let mut a = vec![
+            "dti".to_string(),
+            "fit".into(),
+            "--dwi".into(),
+            s(&dwi),
+            "--bval".into(),
+            s(&bval),
+            "--bvec".into(),
+            s(bv),
+            "--method".into(),
+            "ols".into(),
+            "--out".into(),
+            s(&o),
+        ];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let v = json(&a);
+        let (_, fa) = nifti::read(&o.join("dti_FA.nii.gz")).unwrap();
+        (v, fa.data().to_vec())
+    };
+    let (truth, fa_true) = fit(&bvec, "true", &[]);
+    let (moved_fit, fa_moved) = fit(&moved_bvec, "moved", &[]);
+    let (with_par, fa_par) = fit(&moved_bvec, "par", &["--motion", &s(&par)]);
+    let (with_eddy, fa_eddy) = fit(
+        &moved_bvec,
+        "eddy",
+        &["--motion", &s(&eddy), "--motion-format", "eddy"],
+    );
+    let maxdiff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    // Undone: the FA of the true directions to float32 precision; not undone: off by far more.
+    assert!(
+        maxdiff(&fa_par, &fa_true) < 1e-5,
+        "{}",
+        maxdiff(&fa_par, &fa_true)
+    );
+    assert_eq!(fa_par, fa_eddy);
+    assert!(
+        maxdiff(&fa_moved, &fa_true) > 0.02,
+        "{}",
+        maxdiff(&fa_moved, &fa_true)
+    );
+    assert_eq!(truth["gradients_rotated"], false);
+    assert_eq!(moved_fit["gradients_rotated"], false);
+    assert_eq!(with_par["gradients_rotated"], true);
+    assert_eq!(with_par["motion"]["format"], "mcflirt");
+    assert_eq!(with_eddy["motion"]["format"], "eddy");
+    assert_eq!(with_par["motion"]["volumes"], nt);
+    let deg = with_par["motion"]["max_rotation_deg"].as_f64().unwrap();
+    assert!(deg > 5.0 && deg < 15.0, "{deg}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("par").join("dti_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["gradients_rotated"], true);
+
+    // Wrong row count, unknown layout, degrees instead of radians: exit 2 naming the file,
+    // and no outputs.
+    let short = dir.join("short.par");
+    std::fs::write(&short, p.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    let base = |m: &Path, out: &str| {
+        vec![
+            "dti".to_string(),
+            "fit".into(),
+            "--dwi".into(),
+            s(&dwi),
+            "--bval".into(),
+            s(&bval),
+            "--bvec".into(),
+            s(&bvec),
+            "--motion".into(),
+            s(m),
+            "--out".into(),
+            s(&dir.join(out)),
+        ]
+    };
+    let a = base(&short, "bad1");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(&a, &["short.par", "rows", "volumes"]);
+    assert!(!dir.join("bad1").exists());
+    let a = base(&eddy, "bad2");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(&a, &["motion.txt", "--motion-format"]);
+    let degrees = dir.join("deg.par");
+    std::fs::write(
+        &degrees,
+        p.replace("0.5 -1.25 2", "0 0 0").replacen("0.", "10.", 1),
+    )
+    .unwrap();
+    let a = base(&degrees, "bad3");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(&a, &["deg.par"]);
+
+    // `dti track --dwi ... --motion` fits the rotated table as `dti fit --motion` does.
+    let t1 = dir.join("t1.tck");
+    let t2 = dir.join("t2.tck");
+    json(&[
+        "dti",
+        "track",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&moved_bvec),
+        "--motion",
+        &s(&par),
+        "--method",
+        "ols",
+        "--seed-spacing",
+        "3",
+        "--out",
+        &s(&t1),
+    ]);
+    json(&[
+        "dti",
+        "track",
+        "--tensor",
+        &s(&dir.join("par").join("dti_tensor.nii.gz")),
+        "--mask",
+        &s(&dir.join("par").join("dti_mask.nii.gz")),
+        "--seed-spacing",
+        "3",
+        "--out",
+        &s(&t2),
+    ]);
+    let r1 = evidentia_dti::streamlines::read_tck(&std::fs::read(&t1).unwrap()).unwrap();
+    let r2 = evidentia_dti::streamlines::read_tck(&std::fs::read(&t2).unwrap()).unwrap();
+    assert_eq!(r1.streamlines, r2.streamlines);
     std::fs::remove_dir_all(&dir).unwrap();
 }

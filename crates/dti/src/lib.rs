@@ -21,6 +21,9 @@
 //! deterministic phantom with known FA/MD/V1. Fits are checked against DIPY 1.12.1 on its
 //! small datasets (`tests/tensor.rs`) and against the phantom's truth (`tests/phantom.rs`).
 //!
+//! [`motion`] reads FSL mcflirt/eddy motion parameters, whose rotations turn the gradient
+//! directions with the head ([`gradients::GradientTable::rotated`]).
+//!
 //! [`gradcheck`] checks the orientation of the gradient table (as MRtrix `dwigradcheck`).
 //!
 //! ```
@@ -42,6 +45,7 @@ pub mod gradients;
 mod linalg;
 pub mod maps;
 pub mod mask;
+pub mod motion;
 pub mod nifti;
 pub mod phantom;
 pub mod roi;

@@ -8,14 +8,17 @@
 //!   [`write_tck`] writes little-endian float32 and the header keys `count`, `datatype`, `file`
 //!   plus any extra lines (the tracking parameters as JSON); [`read_tck`] reads Float32/64 LE/BE.
 //! - **TRK** (TrackVis v2, <http://trackvis.org/docs/?subsect=fileformat>): a 1000-byte header
-//!   then, per streamline, an int32 point count and float32 points (plus scalars/properties,
-//!   which are read and skipped). Points are in TrackVis "voxmm" space, the voxel-*corner*
+//!   then, per streamline, an int32 point count and float32 points, each followed by its
+//!   `n_scalars` per-point scalars (named in the header's `scalar_name` slots, 10 × 20 bytes;
+//!   nibabel writes a name with k > 1 values as `name\0k`), then `n_properties` per-streamline
+//!   values (read and skipped). [`write_trk_with_scalars`] writes per-point scalars (e.g. FA
+//!   and MD), [`read_trk`] returns them. Points are in TrackVis "voxmm" space, the voxel-*corner*
 //!   convention nibabel uses (`nibabel.streamlines.trk.get_affine_trackvis_to_rasmm`):
 //!   `ras = vox_to_ras · (voxmm / voxel_size − ½)`, after re-ordering axes when the header's
 //!   `voxel_order` differs from the orientation of `vox_to_ras`. An empty voxel order means
 //!   `LPS` and an unset `vox_to_ras` (`[3][3] = 0`) means the identity, as in nibabel.
 //!
-//! TRX is not implemented yet.
+//! TRX is in [`crate::trx`].
 
 // Small fixed-size (3, 4, 6) index loops over several arrays read best with indices.
 #![allow(clippy::needless_range_loop)]
@@ -422,11 +425,51 @@ fn put_f32(b: &mut [u8], at: usize, v: f32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-/// Writes a little-endian TRK v2 file with `header`'s grid (scalar/property counts are
-/// written as 0; `n_count` is set to the streamline count).
+/// Writes a little-endian TRK v2 file with `header`'s grid, without scalars or properties
+/// (`n_count` is set to the streamline count).
 pub fn write_trk<W: Write>(w: &mut W, s: &Streamlines, header: &TrkHeader) -> Result<()> {
+    write_trk_with_scalars(w, s, header, &[])
+}
+
+/// Writes a little-endian TRK v2 file with per-point scalars: `scalars` are (name, one value
+/// per point of `s`, in point order), at most 10, names of 1 to 19 bytes without NUL (each
+/// fills one `scalar_name` slot, as nibabel writes one-valued data per point). Properties are
+/// written as 0; `n_count` is set to the streamline count.
+pub fn write_trk_with_scalars<W: Write>(
+    w: &mut W,
+    s: &Streamlines,
+    header: &TrkHeader,
+    scalars: &[(&str, &[f32])],
+) -> Result<()> {
+    if scalars.len() > 10 {
+        return Err(bad(
+            "TRK",
+            format!(
+                "{} scalars per point (the header names at most 10)",
+                scalars.len()
+            ),
+        ));
+    }
+    for (name, v) in scalars {
+        if name.is_empty() || name.len() > 19 || name.contains('\0') {
+            return Err(bad(
+                "TRK",
+                format!("scalar name '{name}' must be 1 to 19 bytes without NUL"),
+            ));
+        }
+        if v.len() != s.n_points() {
+            return Err(bad(
+                "TRK",
+                format!(
+                    "scalar '{name}' has {} values for {} points",
+                    v.len(),
+                    s.n_points()
+                ),
+            ));
+        }
+    }
     let mut h = header.clone();
-    h.n_scalars = 0;
+    h.n_scalars = scalars.len() as i16;
     h.n_properties = 0;
     h.n_count = i32::try_from(s.len()).map_err(|_| bad("TRK", "too many streamlines".into()))?;
     let to_tv = affine_inverse(&trackvis_to_rasmm(&h)?)
@@ -445,10 +488,16 @@ pub fn write_trk<W: Write>(w: &mut W, s: &Streamlines, header: &TrkHeader) -> Re
     let vo = h.voxel_order.as_bytes();
     let n = vo.len().min(3);
     b[948..948 + n].copy_from_slice(&vo[..n]);
+    put_i16(&mut b, 36, h.n_scalars);
+    for (k, (name, _)) in scalars.iter().enumerate() {
+        let at = 38 + 20 * k;
+        b[at..at + name.len()].copy_from_slice(name.as_bytes());
+    }
     put_i32(&mut b, 988, h.n_count);
     put_i32(&mut b, 992, 2);
     put_i32(&mut b, 996, 1000);
-    b.reserve(s.len() * 4 + s.n_points() * 12);
+    b.reserve(s.len() * 4 + s.n_points() * (12 + 4 * scalars.len()));
+    let mut k = 0;
     for line in s.iter() {
         let np = i32::try_from(line.len()).map_err(|_| bad("TRK", "streamline too long".into()))?;
         b.extend_from_slice(&np.to_le_bytes());
@@ -458,21 +507,58 @@ pub fn write_trk<W: Write>(w: &mut W, s: &Streamlines, header: &TrkHeader) -> Re
                 let v = r[0] * q[0] + r[1] * q[1] + r[2] * q[2] + r[3];
                 b.extend_from_slice(&(v as f32).to_le_bytes());
             }
+            for (_, v) in scalars {
+                b.extend_from_slice(&v[k].to_le_bytes());
+            }
+            k += 1;
         }
     }
     w.write_all(&b).map_err(|e| io_err("TRK", e))
 }
 
-/// A TRK file's content: streamlines in RAS mm and the header.
+/// A TRK file's content: streamlines in RAS mm, per-point scalars and the header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trk {
     /// Streamlines (world mm, RAS+).
     pub streamlines: Streamlines,
+    /// Per-point scalars in header order: (name, one value per point, in point order). A
+    /// name with k > 1 values (nibabel's `name\0k`) gives `name_0` … `name_{k-1}`; scalars
+    /// beyond the named ones are `scalar_<index>`.
+    pub scalars: Vec<(String, Vec<f32>)>,
     /// Header.
     pub header: TrkHeader,
 }
 
-/// Reads a TRK v1/v2 file (either endianness) from bytes; scalars and properties are skipped.
+/// Names of the `n` per-point scalars from the header's `scalar_name` slots (nibabel's
+/// encoding: `name` for one value, `name\0k` for k values).
+fn scalar_names(bytes: &[u8], n: usize) -> Vec<String> {
+    let mut names = Vec::with_capacity(n);
+    for slot in 0..10 {
+        let raw = &bytes[38 + 20 * slot..58 + 20 * slot];
+        let mut parts = raw.split(|&c| c == 0);
+        let name = String::from_utf8_lossy(parts.next().unwrap_or(&[])).into_owned();
+        if name.is_empty() {
+            break;
+        }
+        let count = parts
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| p.trim().parse::<usize>().ok())
+            .filter(|&c| c > 1);
+        match count {
+            Some(c) => names.extend((0..c).map(|i| format!("{name}_{i}"))),
+            None => names.push(name),
+        }
+    }
+    names.truncate(n);
+    for i in names.len()..n {
+        names.push(format!("scalar_{i}"));
+    }
+    names
+}
+
+/// Reads a TRK v1/v2 file (either endianness) from bytes with its per-point scalars;
+/// properties are skipped.
 pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
     const W: &str = "TRK";
     if bytes.len() < 1000 || &bytes[0..5] != b"TRACK" {
@@ -529,6 +615,10 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
     let aff = trackvis_to_rasmm(&h)?;
     let ns = h.n_scalars as usize;
     let np = h.n_properties as usize;
+    let mut scalars: Vec<(String, Vec<f32>)> = scalar_names(bytes, ns)
+        .into_iter()
+        .map(|n| (n, Vec::new()))
+        .collect();
     let mut s = Streamlines::default();
     let mut pos = 1000;
     let mut line = Vec::new();
@@ -557,6 +647,9 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
                 (aff[i][0] * v[0] + aff[i][1] * v[1] + aff[i][2] * v[2] + aff[i][3]) as f32
             });
             line.push(r);
+            for (c, (_, v)) in scalars.iter_mut().enumerate() {
+                v.push(f32_at(at + 12 + 4 * c, bytes));
+            }
         }
         s.push(&line);
         pos += need;
@@ -573,6 +666,7 @@ pub fn read_trk(bytes: &[u8]) -> Result<Trk> {
     }
     Ok(Trk {
         streamlines: s,
+        scalars,
         header: h,
     })
 }

@@ -2,7 +2,10 @@
 //! `header.json` (`DIMENSIONS`, `VOXEL_TO_RASMM`, `NB_STREAMLINES`, `NB_VERTICES`),
 //! `positions.3.float32` (RAS+ mm, voxel-centre convention as NIfTI), `offsets.uint64` (index
 //! of each streamline's first vertex, then NB_VERTICES: NB_STREAMLINES + 1 values, as
-//! trx-python 0.6 requires) and per-vertex data `dpv/<name>.float32`. The zip is
+//! trx-python 0.6 requires), per-vertex data `dpv/<name>.float32` and groups
+//! `groups/<name>.uint32` (indices of the streamlines of each group, e.g. one per named
+//! tract). Checked against trx-python 0.6 both ways (`tools/reference/make_trx_fixtures.py`:
+//! a file it wrote is read here, and a file written here is loaded by it). The zip is
 //! written by hand (local headers, central directory, end record; no zip64, so below 4 GiB),
 //! with CRC-32 from libdeflate; all numbers little-endian.
 
@@ -20,6 +23,23 @@ pub struct Trx {
     pub streamlines: Streamlines,
     /// Per-vertex data by name (`dpv/<name>.float32`).
     pub dpv: BTreeMap<String, Vec<f32>>,
+    /// Groups by name (`groups/<name>.uint32`): streamline indices.
+    pub groups: BTreeMap<String, Vec<u32>>,
+}
+
+/// A name usable as a TRX member file stem: `[A-Za-z0-9_-]+` (no dots, which would be
+/// read as the data type).
+fn check_name(kind: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(invalid(format!(
+            "{kind} name '{name}' is not [A-Za-z0-9_-]+"
+        )));
+    }
+    Ok(())
 }
 
 fn invalid(message: impl Into<String>) -> DtiError {
@@ -30,12 +50,15 @@ fn invalid(message: impl Into<String>) -> DtiError {
 }
 
 /// Writes a TRX zip: the streamlines (RAS+ mm), the reference grid (`dims`, voxel-to-RAS
-/// affine) and per-vertex float32 data (`dpv`, one value per point, e.g. FA).
+/// affine), per-vertex float32 data (`dpv`, one value per point, e.g. FA) and groups
+/// (`groups`, streamline indices per name, e.g. one group per tract). Members are written in
+/// a fixed order, so the bytes depend only on the arguments.
 pub fn write_trx(
     s: &Streamlines,
     dims: [usize; 3],
     affine: &[[f64; 4]; 3],
     dpv: &[(&str, &[f32])],
+    groups: &[(&str, &[u32])],
 ) -> Result<Vec<u8>> {
     let nv = s.n_points();
     let header = serde_json::json!({
@@ -70,13 +93,24 @@ pub fn write_trx(
                 v.len()
             )));
         }
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(format!(
-                "per-vertex data name '{name}' is not [A-Za-z0-9_]+"
-            )));
-        }
+        check_name("per-vertex data", name)?;
         let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         files.push((format!("dpv/{name}.float32"), b));
+    }
+    for (name, idx) in groups {
+        check_name("group", name)?;
+        if let Some(&i) = idx.iter().find(|&&i| i as usize >= s.len()) {
+            return Err(invalid(format!(
+                "group '{name}' names streamline {i} of {}",
+                s.len()
+            )));
+        }
+        let b: Vec<u8> = idx.iter().flat_map(|x| x.to_le_bytes()).collect();
+        files.push((format!("groups/{name}.uint32"), b));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some((dup, _)) = files.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+        return Err(invalid(format!("{dup} is given twice")));
     }
     stored_zip(&files)
 }
@@ -264,10 +298,34 @@ pub fn read_trx(bytes: &[u8]) -> Result<Trx> {
             dpv.insert(n.to_string(), f32s(v));
         }
     }
+    let mut groups = BTreeMap::new();
+    for (k, v) in &m {
+        if let Some(n) = k
+            .strip_prefix("groups/")
+            .and_then(|n| n.strip_suffix(".uint32"))
+        {
+            if v.len() % 4 != 0 {
+                return Err(invalid(format!("{k}: size is not a multiple of 4")));
+            }
+            let idx: Vec<u32> = v
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if let Some(&i) = idx.iter().find(|&&i| i as usize >= ns) {
+                return Err(invalid(format!(
+                    "{k}: streamline index {i} of {ns} streamlines"
+                )));
+            }
+            groups.insert(n.to_string(), idx);
+        } else if k.starts_with("groups/") && !k.ends_with('/') {
+            return Err(invalid(format!("{k}: only uint32 groups are read")));
+        }
+    }
     Ok(Trx {
         header,
         streamlines: s,
         dpv,
+        groups,
     })
 }
 
@@ -291,10 +349,12 @@ mod tests {
             [0.0, 2.0, 0.0, -5.0],
             [0.0, 0.0, 2.0, 1.0],
         ];
-        let b = write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)]).unwrap();
+        let g: &[u32] = &[1];
+        let b = write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)], &[("cst-left", g)]).unwrap();
         let t = read_trx(&b).unwrap();
         assert_eq!(t.streamlines, s);
         assert_eq!(t.dpv["fa"], fa.to_vec());
+        assert_eq!(t.groups["cst-left"], vec![1]);
         assert_eq!(t.header["NB_VERTICES"], 5);
         assert_eq!(t.header["VOXEL_TO_RASMM"][0][3], -10.0);
         let m = read_stored_zip(&b).unwrap();
@@ -304,7 +364,10 @@ mod tests {
             .collect();
         assert_eq!(off, vec![0, 3, 5]);
         // Deterministic bytes.
-        assert_eq!(b, write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)]).unwrap());
+        assert_eq!(
+            b,
+            write_trx(&s, [4, 5, 6], &aff, &[("fa", &fa)], &[("cst-left", g)]).unwrap()
+        );
     }
 
     #[test]
@@ -315,9 +378,12 @@ mod tests {
             [0.0, 1.0, 0.0, 0.0],
             [0.0, 0.0, 1.0, 0.0],
         ];
-        assert!(write_trx(&s, [1, 1, 1], &aff, &[("fa", &[0.0; 4])]).is_err());
-        assert!(write_trx(&s, [1, 1, 1], &aff, &[("f/a", &[0.0; 5])]).is_err());
-        let b = write_trx(&s, [1, 1, 1], &aff, &[]).unwrap();
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[("fa", &[0.0; 4])], &[]).is_err());
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[("f/a", &[0.0; 5])], &[]).is_err());
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[], &[("a.b", &[0])]).is_err());
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[], &[("g", &[2])]).is_err());
+        assert!(write_trx(&s, [1, 1, 1], &aff, &[], &[("g", &[0]), ("g", &[1])]).is_err());
+        let b = write_trx(&s, [1, 1, 1], &aff, &[], &[("g", &[0, 1])]).unwrap();
         for n in 0..b.len() {
             assert!(read_trx(&b[..n]).is_err(), "truncated at {n}");
         }
