@@ -723,7 +723,95 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
 
 /// Reads a file's bytes (for [`decode_voxel_major`]), with [`read`]'s error on failure.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io_err(path, e))
+    #[cfg(unix)]
+    {
+        read_bytes_parallel(path).map_err(|e| io_err(path, e))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::read(path).map_err(|e| io_err(path, e))
+    }
+}
+
+/// Reads a whole file, large files as a few parts read at once by the worker threads
+/// (copying from the page cache into fresh memory is page-fault bound: parts in parallel
+/// take about half the time on two cores). Bytes past the size first seen are read too.
+#[cfg(unix)]
+fn read_bytes_parallel(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    const PART: usize = 8 << 20;
+    let mut f = File::open(path)?;
+    let len = usize::try_from(f.metadata()?.len()).unwrap_or(usize::MAX);
+    if len < 2 * PART {
+        let mut v = Vec::with_capacity(len.saturating_add(1));
+        f.read_to_end(&mut v)?;
+        return Ok(v);
+    }
+    let mut buf = vec![0u8; len];
+    let n_parts = rayon::current_num_threads().clamp(1, len / PART);
+    let part = len.div_ceil(n_parts);
+    use rayon::prelude::*;
+    let got: Vec<usize> = buf
+        .par_chunks_mut(part)
+        .enumerate()
+        .map(|(k, chunk)| -> std::io::Result<usize> {
+            let mut done = 0;
+            while done < chunk.len() {
+                match f.read_at(&mut chunk[done..], (k * part + done) as u64) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(done)
+        })
+        .collect::<std::io::Result<_>>()?;
+    // A part cut short: the file shrank while being read; keep what precedes the gap.
+    let mut total = 0;
+    for (k, n) in got.iter().enumerate() {
+        total = k * part + n;
+        if *n < part.min(len - k * part) {
+            buf.truncate(total);
+            return Ok(buf);
+        }
+    }
+    // The file may have grown since its size was taken.
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(total as u64))?;
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Faults in the pages of the fresh buffer at `addr..addr + len` (Linux
+/// `MADV_POPULATE_WRITE`), from the end backwards in 4 MiB steps, so that the thread
+/// filling it from the front finds them mapped. The kernel maps zero pages exactly as a
+/// first write would; the contents are never read or written here. Anything else (an older
+/// kernel, another OS) does nothing.
+fn prefault_backwards(addr: usize, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const STEP: usize = 4 << 20;
+        const PAGE: usize = 4096;
+        let start = addr.div_ceil(PAGE) * PAGE;
+        let end = (addr + len) / PAGE * PAGE;
+        let mut hi = end;
+        while hi > start {
+            let lo = hi.saturating_sub(STEP).max(start);
+            // SAFETY: the range lies inside a live allocation owned by the caller, which
+            // outlives this call; MADV_POPULATE_WRITE only populates page tables (pages
+            // already present are left alone) and never changes the memory's contents.
+            let rc = unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE)
+            };
+            if rc != 0 {
+                return;
+            }
+            hi = lo;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (addr, len);
 }
 
 /// Reads a `.nii` or `.nii.gz` file: header and data as f32 after scaling.
@@ -776,7 +864,29 @@ pub fn decode_voxel_major_with<R: Send>(
     keep: Option<&[bool]>,
     side: impl FnOnce(&[u8]) -> R + Send,
 ) -> (Result<VoxelMajor>, R) {
-    let (unpacked, r) = rayon::join(|| unpack(name, &bytes), || side(&bytes));
+    // The header comes first (a few hundred bytes), so the inflated data's buffer can be
+    // allocated before inflating starts and its pages faulted in by the side thread (after
+    // `side`), from the end backwards, while the inflater fills it from the front.
+    let plan = unpack_plan(name, &bytes);
+    let (unpacked, r) = match plan {
+        Ok((hdr, Some(needed), offset)) => {
+            let mut out = vec![0u8; needed];
+            let region = (out.as_mut_ptr() as usize, out.len());
+            // `out` outlives the join: the side thread's range stays allocated.
+            let (streamed, r) = rayon::join(
+                || gunzip_into(name, &bytes, &mut out),
+                || {
+                    let r = side(&bytes);
+                    prefault_backwards(region.0, region.1);
+                    r
+                },
+            );
+            let raw = streamed.map(|s| s.unwrap_or(out));
+            (raw.map(|raw| (hdr, Some(raw), offset)), r)
+        }
+        Ok((hdr, None, offset)) => (Ok((hdr, None, offset)), side(&bytes)),
+        Err(e) => (Err(e), side(&bytes)),
+    };
     let decoded = unpacked.and_then(|(hdr, raw, offset)| {
         let raw = match raw {
             Some(inflated) => {
@@ -794,6 +904,20 @@ pub fn decode_voxel_major_with<R: Send>(
 /// data offset of a single-file NIfTI.
 #[allow(clippy::type_complexity)]
 fn unpack(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Option<Vec<u8>>, usize)> {
+    let (hdr, needed, offset) = unpack_plan(name, bytes)?;
+    let raw = match needed {
+        Some(needed) => {
+            let mut out = vec![0u8; needed];
+            Some(gunzip_into(name, bytes, &mut out)?.unwrap_or(out))
+        }
+        None => None,
+    };
+    Ok((hdr, raw, offset))
+}
+
+/// Header, number of bytes to inflate (`None`: the file is not compressed) and data
+/// offset of a single-file NIfTI, with the checks of its size against the header.
+fn unpack_plan(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Option<usize>, usize)> {
     if is_gzip(bytes) {
         let mut head = Vec::with_capacity(NIFTI2_HEADER_SIZE);
         (&mut MultiGzDecoder::new(bytes))
@@ -812,8 +936,7 @@ fn unpack(name: &str, bytes: &[u8]) -> Result<(NiftiHeader, Option<Vec<u8>>, usi
                 ),
             ));
         }
-        let raw = gunzip_exact(name, bytes, needed)?;
-        Ok((hdr, Some(raw), offset))
+        Ok((hdr, Some(needed), offset))
     } else {
         let hdr = NiftiHeader::parse(name, bytes)?;
         let (offset, n_data) = data_extent(name, &hdr)?;
@@ -983,9 +1106,11 @@ impl Drop for Inflater {
     }
 }
 
-/// Inflates the first `needed` bytes of a (possibly multi-member) gzip stream.
-fn gunzip_exact(name: &str, gz: &[u8], needed: usize) -> Result<Vec<u8>> {
-    let mut out = vec![0u8; needed];
+/// Inflates the first `out.len()` bytes of a (possibly multi-member) gzip stream into
+/// `out`; `Some`: a member held more than that, and the bytes were streamed into a new
+/// buffer instead.
+fn gunzip_into(name: &str, gz: &[u8], out: &mut [u8]) -> Result<Option<Vec<u8>>> {
+    let needed = out.len();
     let mut inflater =
         Inflater::new().ok_or_else(|| format_err(name, "cannot allocate a gzip decompressor"))?;
     let (mut pin, mut pout) = (0usize, 0usize);
@@ -1005,7 +1130,7 @@ fn gunzip_exact(name: &str, gz: &[u8], needed: usize) -> Result<Vec<u8>> {
             }
             // LIBDEFLATE_INSUFFICIENT_SPACE: this member holds more than the header
             // needs (trailing bytes after the data); stream the rest with flate2.
-            Err(3) => return gunzip_streaming(name, gz, needed),
+            Err(3) => return gunzip_streaming(name, gz, needed).map(Some),
             Err(_) => {
                 return Err(format_err(
                     name,
@@ -1017,7 +1142,7 @@ fn gunzip_exact(name: &str, gz: &[u8], needed: usize) -> Result<Vec<u8>> {
             }
         }
     }
-    Ok(out)
+    Ok(None)
 }
 
 fn gunzip_streaming(name: &str, gz: &[u8], needed: usize) -> Result<Vec<u8>> {
