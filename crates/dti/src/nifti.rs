@@ -1693,6 +1693,26 @@ mod tests {
     }
 
     #[test]
+    fn large_files_read_in_parallel_parts_are_read_whole() {
+        // Above the 16 MiB threshold of the parallel reader, with a size that does not
+        // divide into equal parts; every byte in place for any thread count.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        let n = (17 << 20) + 12_345;
+        let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| read_bytes(&path)).unwrap();
+            assert!(got == bytes, "{threads} threads");
+        }
+        assert!(read_bytes(&dir.path().join("missing.bin")).is_err());
+    }
+
+    #[test]
     fn singular_affine_is_refused() {
         let a = [
             [1.0, 0.0, 0.0, 0.0],
