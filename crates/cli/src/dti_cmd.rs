@@ -496,8 +496,8 @@ fn compute_mask(dwi: &Dwi, dwi_path: &Path, opts: &MedianOtsuOptions) -> CliResu
 // Outputs
 
 /// gzip level of the written maps (libdeflate's scale): 1, as nibabel writes `.nii.gz`
-/// (zlib level 1), the fastest level; the maps of the benchmark phantom come out about
-/// N% larger than at level 3 in about M% of the time (`nifti` module docs).
+/// (zlib level 1), the fastest level; the maps of the benchmark phantom come out 0.4%
+/// smaller than at level 3 with 45% fewer compressor instructions (`nifti` module docs).
 const MAP_GZIP_LEVEL: i32 = nifti::DEFAULT_GZIP_LEVEL;
 
 /// One file to write.
