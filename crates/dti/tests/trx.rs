@@ -5,41 +5,19 @@
 
 use std::path::PathBuf;
 
-use evidentia_dti::Streamlines;
 use evidentia_dti::trx::{read_trx, write_trx};
 use serde_json::Value;
 
+mod common;
+
+use common::{f32s, streamlines};
+
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dti/trx")
+    common::fixture_dir("trx")
 }
 
 fn expected() -> Value {
-    serde_json::from_slice(&std::fs::read(dir().join("expected.json")).unwrap()).unwrap()
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn streamlines(v: &Value) -> Streamlines {
-    let mut s = Streamlines::default();
-    for line in v.as_array().unwrap() {
-        let pts: Vec<[f32; 3]> = line
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                let p = f32s(p);
-                [p[0], p[1], p[2]]
-            })
-            .collect();
-        s.push(&pts);
-    }
-    s
+    common::expected("trx")
 }
 
 fn groups(v: &Value) -> Vec<(String, Vec<u32>)> {
