@@ -1048,19 +1048,17 @@ fn yes_no(b: bool) -> &'static str {
 
 /// Screening log of the user's site (managers and statisticians: all sites).
 pub async fn screening_log(db: &Db, u: &User) -> ServerResult<Vec<ScreeningInfo>> {
+    u.require(&[Role::Investigator, Role::Manager, Role::Statistician])?;
     let rows = sqlx::query(
-        "SELECT sc.screening_code, s.code AS site, sc.eligible, sc.exclusion_reason, sc.screened_on, p.code AS pid, sc.site_id \
+        "SELECT sc.screening_code, s.code AS site, sc.eligible, sc.exclusion_reason, sc.screened_on, p.code AS pid \
          FROM screening sc JOIN sites s ON s.id = sc.site_id LEFT JOIN participants p ON p.screening_id = sc.id \
-         ORDER BY sc.id",
+         WHERE ($1 < 0 OR sc.site_id = $1) ORDER BY sc.id",
     )
+    .bind(site_filter(u)?)
     .fetch_all(&db.pool)
     .await?;
     let mut out = Vec::new();
     for r in rows {
-        let site_id: i64 = r.try_get("site_id")?;
-        if u.role.site_bound() && Some(site_id) != u.site_id {
-            continue;
-        }
         out.push(ScreeningInfo {
             screening_id: r.try_get("screening_code")?,
             site: r.try_get("site")?,
@@ -1071,6 +1069,16 @@ pub async fn screening_log(db: &Db, u: &User) -> ServerResult<Vec<ScreeningInfo>
         });
     }
     Ok(out)
+}
+
+/// The site a listing is limited to: the user's own for site-bound roles, −1 (all sites)
+/// for the others.
+fn site_filter(u: &User) -> ServerResult<i64> {
+    if u.role.site_bound() {
+        u.site()
+    } else {
+        Ok(-1)
+    }
 }
 
 /// What the investigator enters at enrolment.
@@ -1413,17 +1421,15 @@ pub struct ParticipantLine {
 pub async fn participants(db: &Db, u: &User) -> ServerResult<Vec<ParticipantLine>> {
     u.require(&[Role::Investigator, Role::Manager, Role::Statistician])?;
     let rows = sqlx::query(
-        "SELECT p.code, s.code AS site, p.site_id, sl.randomization_number, a.randomized_at FROM participants p \
+        "SELECT p.code, s.code AS site, sl.randomization_number, a.randomized_at FROM participants p \
          JOIN sites s ON s.id = p.site_id LEFT JOIN allocations a ON a.participant_id = p.id \
-         LEFT JOIN slots sl ON sl.id = a.slot_id ORDER BY p.id",
+         LEFT JOIN slots sl ON sl.id = a.slot_id WHERE ($1 < 0 OR p.site_id = $1) ORDER BY p.id",
     )
+    .bind(site_filter(u)?)
     .fetch_all(&db.pool)
     .await?;
     let mut out = Vec::new();
     for r in rows {
-        if u.role.site_bound() && Some(r.try_get::<i64, _>("site_id")?) != u.site_id {
-            continue;
-        }
         out.push(ParticipantLine {
             participant_id: r.try_get("code")?,
             site: r.try_get("site")?,
