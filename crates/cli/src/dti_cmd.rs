@@ -145,6 +145,11 @@ pub struct FitArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
+    /// Maps to write, by key (comma-separated): fa, md, ad, rd, l1, l2, l3, v1, colorfa,
+    /// mode, tensor, or all (the default). Like DIPY's `--save_metrics`; the others are
+    /// then neither computed nor written.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    maps: Vec<String>,
     /// Also run the gradient orientation check (24 permutations/flips, each refitted and
     /// tracked briefly; adds a few seconds) and report it as QC in the summary.
     /// `dti check-gradients` runs it alone; `dti run` runs it unless told to skip it.
@@ -779,6 +784,32 @@ const MAP_SPECS: [MapSpec; 11] = [
     },
 ];
 
+/// Index in [`MAP_SPECS`] of the tensor map (what `dti track --dwi` needs).
+const TENSOR_MAP: usize = 10;
+
+/// Which maps `--maps` selects (indices in [`MAP_SPECS`]); `all` selects every map.
+fn selected_maps(keys: &[String]) -> CliResult<Vec<bool>> {
+    let mut on = vec![false; MAP_SPECS.len()];
+    for key in keys {
+        let key = key.trim().to_ascii_lowercase();
+        if key == "all" {
+            on.iter_mut().for_each(|v| *v = true);
+        } else if let Some(k) = MAP_SPECS.iter().position(|s| s.key == key) {
+            on[k] = true;
+        } else {
+            let known: Vec<&str> = MAP_SPECS.iter().map(|s| s.key).collect();
+            return Err(CliError::Usage(format!(
+                "--maps: unknown map '{key}' (known: {}, all)",
+                known.join(", ")
+            )));
+        }
+    }
+    if !on.iter().any(|&v| v) {
+        return Err(CliError::Usage("--maps: no map selected".into()));
+    }
+    Ok(on)
+}
+
 /// Places per-voxel values of the mask voxels (grid order) on the whole grid, `fill`
 /// elsewhere; `None`: the values already cover the grid.
 fn on_grid<T: Copy>(values: Vec<T>, mask: Option<&[bool]>, fill: T) -> Vec<T> {
@@ -793,15 +824,16 @@ fn on_grid<T: Copy>(values: Vec<T>, mask: Option<&[bool]>, fill: T) -> Vec<T> {
     }
 }
 
-/// The map volumes of a fit, in [`MAP_SPECS`] order. With `mask`, the fit holds the mask
-/// voxels only and every other voxel gets the value a voxel outside the mask of a
-/// whole-grid fit gets (the maps of a default [`VoxelTensor`]).
+/// The map volumes of a fit, in [`MAP_SPECS`] order, `None` where `which` is false. With
+/// `mask`, the fit holds the mask voxels only and every other voxel gets the value a voxel
+/// outside the mask of a whole-grid fit gets (the maps of a default [`VoxelTensor`]).
 fn render_maps(
     fit: &TensorFit,
     dims: [usize; 3],
     affine: [[f64; 4]; 3],
     mask: Option<&[bool]>,
-) -> CliResult<Vec<Volume<f32>>> {
+    which: &[bool],
+) -> CliResult<Vec<Option<Volume<f32>>>> {
     let outside = TensorFit {
         voxels: vec![VoxelTensor::default()],
         ..fit_meta(fit)
@@ -819,28 +851,34 @@ fn render_maps(
     use rayon::prelude::*;
     (0..MAP_SPECS.len())
         .into_par_iter()
-        .map(|k| match k {
-            0 => vol3(dims, affine, g1(maps::fa)),
-            1 => vol3(dims, affine, g1(maps::md)),
-            2 => vol3(dims, affine, g1(maps::ad)),
-            3 => vol3(dims, affine, g1(maps::rd)),
-            4..=6 => vol3(dims, affine, ev(k - 4)),
-            7 => vol4(
-                dims,
-                affine,
-                &on_grid(maps::v1(fit), mask, maps::v1(&outside)[0]),
-            ),
-            8 => vol4(
-                dims,
-                affine,
-                &on_grid(maps::color_fa(fit), mask, maps::color_fa(&outside)[0]),
-            ),
-            9 => vol3(dims, affine, g1(maps::mode)),
-            _ => vol4(
-                dims,
-                affine,
-                &on_grid(maps::tensor_fsl(fit), mask, maps::tensor_fsl(&outside)[0]),
-            ),
+        .map(|k| {
+            if !which.get(k).copied().unwrap_or(false) {
+                return Ok(None);
+            }
+            match k {
+                0 => vol3(dims, affine, g1(maps::fa)),
+                1 => vol3(dims, affine, g1(maps::md)),
+                2 => vol3(dims, affine, g1(maps::ad)),
+                3 => vol3(dims, affine, g1(maps::rd)),
+                4..=6 => vol3(dims, affine, ev(k - 4)),
+                7 => vol4(
+                    dims,
+                    affine,
+                    &on_grid(maps::v1(fit), mask, maps::v1(&outside)[0]),
+                ),
+                8 => vol4(
+                    dims,
+                    affine,
+                    &on_grid(maps::color_fa(fit), mask, maps::color_fa(&outside)[0]),
+                ),
+                9 => vol3(dims, affine, g1(maps::mode)),
+                _ => vol4(
+                    dims,
+                    affine,
+                    &on_grid(maps::tensor_fsl(fit), mask, maps::tensor_fsl(&outside)[0]),
+                ),
+            }
+            .map(Some)
         })
         .collect()
 }
@@ -879,7 +917,8 @@ struct FitResult {
     mask: Vec<bool>,
     mask_source: Value,
     check: Option<GradCheck>,
-    maps: Vec<Volume<f32>>,
+    /// The rendered maps in [`MAP_SPECS`] order (`None`: not selected).
+    maps: Vec<Option<Volume<f32>>>,
 }
 
 /// Fits and renders the maps; the signals are freed once no longer needed (before the
@@ -890,6 +929,7 @@ fn fit_image(
     mask_path: Option<&Path>,
     method: FitMethod,
     gradient_check: bool,
+    which_maps: &[bool],
 ) -> CliResult<FitResult> {
     let kept = dwi.kept.take();
     let compact = kept.is_some();
@@ -951,7 +991,13 @@ fn fit_image(
         None
     };
     dwi.signals = Vec::new();
-    let maps = render_maps(&fit, dwi.dims, dwi.affine, compact.then_some(&mask[..]))?;
+    let maps = render_maps(
+        &fit,
+        dwi.dims,
+        dwi.affine,
+        compact.then_some(&mask[..]),
+        which_maps,
+    )?;
     Ok(FitResult {
         fit,
         mask,
@@ -1011,6 +1057,7 @@ fn mask_volume(mask: &[bool], dims: [usize; 3], affine: [[f64; 4]; 3]) -> CliRes
 
 fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     let method: FitMethod = a.method.into();
+    let which_maps = selected_maps(&a.maps)?;
     // With a mask file, no gradient check and no background noise estimate (which reads
     // the voxels outside the mask), only the mask voxels' signals need to be held.
     let mask_only = !a.check_gradients && !matches!(method, FitMethod::Restore | FitMethod::Irls);
@@ -1031,6 +1078,7 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
         a.mask.as_deref(),
         a.method.into(),
         a.check_gradients,
+        &which_maps,
     )?;
     let mut files: Vec<(String, Payload)> = Vec::new();
     let mut names = serde_json::Map::new();
@@ -1038,6 +1086,7 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     // move the maps into the files to write.
     r.fit.voxels = Vec::new();
     for (spec, v) in MAP_SPECS.iter().zip(std::mem::take(&mut r.maps)) {
+        let Some(v) = v else { continue };
         let name = format!("{}.nii.gz", spec.stem);
         names.insert(spec.key.into(), Value::String(name.clone()));
         files.push((name, Payload::F32(v)));
@@ -1161,7 +1210,15 @@ struct RunReport {
 fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)> {
     let mut dwi = load_dwi_paths(&run.dwi, &run.bval, &run.bvec, a.b0_threshold, None, None)?;
     let method: FitMethod = a.method.into();
-    let r = fit_image(&mut dwi, &run.dwi, None, method, !a.skip_gradient_check)?;
+    let all_maps = vec![true; MAP_SPECS.len()];
+    let r = fit_image(
+        &mut dwi,
+        &run.dwi,
+        None,
+        method,
+        !a.skip_gradient_check,
+        &all_maps,
+    )?;
     let dir = run.derivative_dir(&a.out_dir);
     let parameters = json!({
         "Software": format!("evidentia {}", env!("CARGO_PKG_VERSION")),
@@ -1176,6 +1233,7 @@ fn process_run(run: &DwiRun, a: &RunArgs) -> CliResult<(Vec<String>, FitResult)>
     let base = MapSidecar::for_run(run, "", None, parameters).map_err(dti_err)?;
     let mut files: Vec<(String, Payload)> = Vec::new();
     for (spec, v) in MAP_SPECS.iter().zip(&r.maps) {
+        let Some(v) = v else { continue };
         let name = run.derivative_name(
             &[("model", "tensor"), ("param", spec.key)],
             "dwimap",
@@ -1376,8 +1434,16 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
                 a.mask.as_deref().filter(|_| mask_only),
                 a.motion.as_deref().map(|p| (p, a.motion_format)),
             )?;
-            let mut r = fit_image(&mut dwi, dwi_path, a.mask.as_deref(), method, false)?;
-            let tensor = r.maps.pop().ok_or_else(|| {
+            let only_tensor: Vec<bool> = (0..MAP_SPECS.len()).map(|k| k == TENSOR_MAP).collect();
+            let mut r = fit_image(
+                &mut dwi,
+                dwi_path,
+                a.mask.as_deref(),
+                method,
+                false,
+                &only_tensor,
+            )?;
+            let tensor = r.maps.pop().flatten().ok_or_else(|| {
                 CliError::Output("internal: the fit rendered no tensor map".into())
             })?;
             prov.add_digest(&dwi_path.display().to_string(), dwi.sha256.clone());
@@ -1826,6 +1892,7 @@ fn run_tract_files(
     let map_data = |k: usize| -> CliResult<Vec<f32>> {
         r.maps
             .get(k)
+            .and_then(Option::as_ref)
             .map(|v| v.data().to_vec())
             .ok_or_else(|| CliError::Usage("internal: a scalar map is missing".into()))
     };

@@ -950,6 +950,72 @@ fn track_writes_trx_with_per_point_fa() {
 }
 
 #[test]
+fn fit_maps_writes_only_the_selected_maps() {
+    let dir = tmp("fit-maps");
+    let ph = phantom([12, 12, 6]);
+    let [dwi, bval, bvec] = write_phantom(&ph, &dir, "dwi", false);
+    let (dwi, bval, bvec) = (s(&dwi), s(&bval), s(&bvec));
+    let fit = |out: &Path, maps: &str| {
+        json(&[
+            "dti",
+            "fit",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &bval,
+            "--bvec",
+            &bvec,
+            "--maps",
+            maps,
+            "--out",
+            &s(out),
+        ])
+    };
+    let (all, two) = (dir.join("all"), dir.join("two"));
+    let j_all = fit(&all, "all");
+    let j_two = fit(&two, "fa,MD");
+    let mut written = files_in(&two);
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "dti_FA.nii.gz",
+            "dti_MD.nii.gz",
+            "dti_mask.nii.gz",
+            "dti_summary.json"
+        ]
+    );
+    assert_eq!(files_in(&all).len(), 11 + 2);
+    let keys: Vec<&String> = j_two["files"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["fa", "md", "mask", "summary"]);
+    for stem in ["dti_FA", "dti_MD"] {
+        let read = |d: &Path| nifti::read(&d.join(format!("{stem}.nii.gz"))).unwrap().1;
+        let (a, b) = (read(&all), read(&two));
+        assert_eq!(a.data(), b.data(), "{stem}");
+    }
+    assert_eq!(j_all["voxels_fitted"], j_two["voxels_fitted"]);
+    let out = s(&dir.join("bad"));
+    fails_with(
+        &[
+            "dti",
+            "fit",
+            "--dwi",
+            &dwi,
+            "--bval",
+            &bval,
+            "--bvec",
+            &bvec,
+            "--maps",
+            "fa,fractional",
+            "--out",
+            &out,
+        ],
+        &["--maps", "fractional", "colorfa"],
+    );
+    assert!(files_in(&dir.join("bad")).is_empty());
+}
+
+#[test]
 fn track_from_dwi_matches_fit_then_tensor() {
     let dir = tmp("track-dwi");
     let ph = phantom([16, 16, 8]);
