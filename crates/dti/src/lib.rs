@@ -45,6 +45,7 @@ pub mod gradients;
 mod linalg;
 pub mod maps;
 pub mod mask;
+mod mem;
 pub mod motion;
 pub mod nifti;
 pub mod phantom;

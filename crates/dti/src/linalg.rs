@@ -325,7 +325,8 @@ const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 /// Natural logarithm of each `x[i]` into `out[i]`, for positive normal finite inputs
 /// (the clipped signals). Branch-free so the loop vectorises; within 2 ulp of `f64::ln`
-/// and identical on every CPU (no fused operations). Reduction x = 2^e·m with
+/// and identical on every CPU (fused multiply-adds are rounded once by IEEE 754, in
+/// hardware or in libm's `fma`). Reduction x = 2^e·m with
 /// m ∈ [√½, √2), then ln m = 2 atanh f, f = (m−1)/(m+1), by its series to f²¹.
 #[inline(always)]
 pub(crate) fn ln_slice(x: &[f64], out: &mut [f64]) {
@@ -340,18 +341,23 @@ pub(crate) fn ln_slice(x: &[f64], out: &mut [f64]) {
         let ef = eb - 1023.0 + if big { 1.0 } else { 0.0 };
         let f = (m - 1.0) / (m + 1.0);
         let s = f * f;
-        let mut p = 1.0 / 23.0;
-        p = p * s + 1.0 / 21.0;
-        p = p * s + 1.0 / 19.0;
-        p = p * s + 1.0 / 17.0;
-        p = p * s + 1.0 / 15.0;
-        p = p * s + 1.0 / 13.0;
-        p = p * s + 1.0 / 11.0;
-        p = p * s + 1.0 / 9.0;
-        p = p * s + 1.0 / 7.0;
-        p = p * s + 1.0 / 5.0;
-        p = p * s + 1.0 / 3.0;
-        *o = ef * LN2_HI + (2.0 * f + (2.0 * f * s * p + ef * LN2_LO));
+        let mut p: f64 = 1.0 / 23.0;
+        for c in [
+            1.0 / 21.0,
+            1.0 / 19.0,
+            1.0 / 17.0,
+            1.0 / 15.0,
+            1.0 / 13.0,
+            1.0 / 11.0,
+            1.0 / 9.0,
+            1.0 / 7.0,
+            1.0 / 5.0,
+            1.0 / 3.0,
+        ] {
+            p = p.mul_add(s, c);
+        }
+        let f2 = 2.0 * f;
+        *o = ef.mul_add(LN2_HI, f2 + (f2 * s).mul_add(p, ef * LN2_LO));
     }
 }
 
@@ -369,20 +375,24 @@ pub(crate) fn exp_slice(x: &mut [f64]) {
         let k = t - MAGIC;
         let ki = (t.to_bits() as i64) - (MAGIC.to_bits() as i64);
         let r = (a - k * LN2_HI) - k * LN2_LO;
-        let mut p = 1.0 / 6_227_020_800.0;
-        p = p * r + 1.0 / 479_001_600.0;
-        p = p * r + 1.0 / 39_916_800.0;
-        p = p * r + 1.0 / 3_628_800.0;
-        p = p * r + 1.0 / 362_880.0;
-        p = p * r + 1.0 / 40_320.0;
-        p = p * r + 1.0 / 5_040.0;
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        p = p * r + 1.0;
+        let mut p: f64 = 1.0 / 6_227_020_800.0;
+        for c in [
+            1.0 / 479_001_600.0,
+            1.0 / 39_916_800.0,
+            1.0 / 3_628_800.0,
+            1.0 / 362_880.0,
+            1.0 / 40_320.0,
+            1.0 / 5_040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            p = p.mul_add(r, c);
+        }
         let scale = f64::from_bits(((ki + 1023) as u64) << 52);
         *v = if a.is_nan() { a } else { p * scale };
     }

@@ -793,37 +793,6 @@ fn read_bytes_parallel(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Faults in the pages of the fresh buffer at `addr..addr + len` (Linux
-/// `MADV_POPULATE_WRITE`), from the end backwards in 4 MiB steps, so that the thread
-/// filling it from the front finds them mapped. The kernel maps zero pages exactly as a
-/// first write would; the contents are never read or written here. Anything else (an older
-/// kernel, another OS) does nothing.
-fn prefault_backwards(addr: usize, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        const STEP: usize = 4 << 20;
-        const PAGE: usize = 4096;
-        let start = addr.div_ceil(PAGE) * PAGE;
-        let end = (addr + len) / PAGE * PAGE;
-        let mut hi = end;
-        while hi > start {
-            let lo = hi.saturating_sub(STEP).max(start);
-            // SAFETY: the range lies inside a live allocation owned by the caller, which
-            // outlives this call; MADV_POPULATE_WRITE only populates page tables (pages
-            // already present are left alone) and never changes the memory's contents.
-            let rc = unsafe {
-                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE)
-            };
-            if rc != 0 {
-                return;
-            }
-            hi = lo;
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (addr, len);
-}
-
 /// Reads a `.nii` or `.nii.gz` file: header and data as f32 after scaling.
 pub fn read(path: &Path) -> Result<(NiftiHeader, Volume<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
@@ -882,12 +851,13 @@ pub fn decode_voxel_major_with<R: Send>(
         Ok((hdr, Some(needed), offset)) => {
             let mut out = vec![0u8; needed];
             let region = (out.as_mut_ptr() as usize, out.len());
+            crate::mem::advise_huge_pages(region.0, region.1);
             // `out` outlives the join: the side thread's range stays allocated.
             let (streamed, r) = rayon::join(
                 || gunzip_into(name, &bytes, &mut out),
                 || {
                     let r = side(&bytes);
-                    prefault_backwards(region.0, region.1);
+                    crate::mem::prefault_backwards(region.0, region.1);
                     r
                 },
             );
