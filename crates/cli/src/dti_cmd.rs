@@ -473,7 +473,10 @@ fn rotate_by_motion(
         "format": format,
         "volumes": m.len(),
         "max_rotation_deg": m.max_rotation_deg(),
-        "convention": "FSL Euler angles R = Rx·Ry·Rz (construct_rotmat_euler), bvec g -> R·g in the FSL image frame; b0 volumes unchanged",
+        "convention": match m.format {
+            MotionFormat::Mcflirt => "FSL Euler angles R = Rx·Ry·Rz (construct_rotmat_euler); mcflirt moves each volume onto the reference, so bvec g -> R·g in the FSL image frame; b0 volumes unchanged",
+            MotionFormat::Eddy => "FSL Euler angles R = Rx·Ry·Rz (construct_rotmat_euler via MovePar2Matrix); eddy's R moves the reference onto the scan, so bvec g -> R⁻¹·g in the FSL image frame, as eddy's *.eddy_rotated_bvecs; b0 volumes unchanged",
+        },
     });
     Ok((rotated, summary))
 }

@@ -10,15 +10,21 @@
 //!   columns correspond to subject movement starting with three translations followed by
 //!   three rotations").
 //!
-//! The rotation of a row is FSL's Euler convention, R = Rx·Ry·Rz with the elementary
-//! matrices of `construct_rotmat_euler`/`make_rot` (e.g. Rz = [[c, s, 0], [−s, c, 0], [0, 0, 1]]),
-//! in FSL's image (scaled-voxel) frame — the frame of the bvec file. R is taken as the
-//! rotation part of the transform that moved volume i onto the reference (as mcflirt's
-//! `MAT_*` files), so a direction g of volume i is R·g in the reference frame, which is what
-//! [`crate::gradients::GradientTable::rotated`] computes (Leemans & Jones 2009). DIPY 1.12's
-//! `reorient_bvecs` applies R⁻¹ for affines that map the reference onto the volume (DIPY's
-//! registration direction); FSL's matrices map the volume onto the reference, so both turn a
-//! direction into the reference frame.
+//! The angles of a row give FSL's Euler rotation R = Rx·Ry·Rz with the elementary matrices
+//! of `construct_rotmat_euler`/`make_rot` (e.g. Rz = [[c, s, 0], [−s, c, 0], [0, 0, 1]]), in
+//! FSL's image (scaled-voxel) frame — the frame of the bvec file. eddy builds its movement
+//! matrix from its columns with the same function (topup's `MovePar2Matrix` reorders them to
+//! rotations first), but the two tools' matrices point in opposite directions:
+//! - mcflirt's parameters are those of its `MAT_*` matrices, which move volume i onto the
+//!   reference, so a direction g of volume i is R·g in the reference frame (as FSL's
+//!   `fdt_rotate_bvecs` applies `eddy_correct`'s matrices; Leemans & Jones 2009);
+//! - eddy's are its forward movement model, from the reference onto the scan, and eddy rotates
+//!   a bvec with the inverse (`ECScan::GetDiffPara`: `InverseMovementMatrix()` times the
+//!   bvec, which is how `*.eddy_rotated_bvecs` are written), so g becomes Rᵀ·g.
+//!
+//! [`MotionParameters::rotation_matrices`] returns the matrix to apply in each case.
+//! DIPY 1.12's `reorient_bvecs` applies R⁻¹ for affines that map the reference onto the volume
+//! (DIPY's registration direction): the same rule.
 
 use crate::error::{DtiError, Result};
 
@@ -153,11 +159,19 @@ impl MotionParameters {
         self.rotations_rad.is_empty()
     }
 
-    /// The rotation matrix of every volume ([`fsl_euler_rotation`]).
+    /// For every volume, the rotation that turns its gradient direction into the reference
+    /// frame: [`fsl_euler_rotation`] of its angles for mcflirt, the transpose (inverse) of it
+    /// for eddy (see the module docs).
     pub fn rotation_matrices(&self) -> Vec<[[f64; 3]; 3]> {
         self.rotations_rad
             .iter()
-            .map(|&r| fsl_euler_rotation(r))
+            .map(|&r| {
+                let m = fsl_euler_rotation(r);
+                match self.format {
+                    MotionFormat::Mcflirt => m,
+                    MotionFormat::Eddy => std::array::from_fn(|i| std::array::from_fn(|j| m[j][i])),
+                }
+            })
             .collect()
     }
 
@@ -185,6 +199,16 @@ pub fn fsl_euler_rotation(r: [f64; 3]) -> [[f64; 3]; 3] {
         [sx * sy * cz - cx * sz, sx * sy * sz + cx * cz, sx * cy],
         [cx * sy * cz + sx * sz, cx * sy * sz - sx * cz, cx * cy],
     ]
+}
+
+/// The angles `[rx, ry, rz]` (radians) of a rotation R = Rx·Ry·Rz as
+/// [`fsl_euler_rotation`] builds it, the inverse of that function for |ry| < π/2 (FSL
+/// miscmaths `rotmat2euler`). Use it to write the parameters of a known rotation.
+pub fn fsl_euler_angles(m: &[[f64; 3]; 3]) -> [f64; 3] {
+    let ry = (-m[0][2]).clamp(-1.0, 1.0).asin();
+    let rz = m[0][1].atan2(m[0][0]);
+    let rx = m[1][2].atan2(m[2][2]);
+    [rx, ry, rz]
 }
 
 #[cfg(test)]
@@ -223,6 +247,40 @@ mod tests {
         // A rotation about z alone by θ has angle θ.
         let p = MotionParameters::parse("0 0 0.2 1 2 3\n", MotionFormat::Mcflirt, "m").unwrap();
         assert!((p.max_rotation_deg() - 0.2f64.to_degrees()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn angles_round_trip_and_eddy_rotates_the_other_way() {
+        for r in [
+            [0.1, -0.25, 0.4],
+            [-0.3, 0.2, -0.1],
+            [0.0, 0.0, 0.0],
+            [1.0, 1.2, -2.5],
+        ] {
+            let back = fsl_euler_angles(&fsl_euler_rotation(r));
+            for k in 0..3 {
+                assert!((back[k] - r[k]).abs() < 1e-14, "{r:?} {back:?}");
+            }
+        }
+        let m =
+            MotionParameters::parse("0.1 -0.2 0.3 1 2 3\n", MotionFormat::Mcflirt, "m").unwrap();
+        let e = MotionParameters::parse(
+            "1 2 3 0.1 -0.2 0.3 0 0 0 0 0 0 0 0 0 0\n",
+            MotionFormat::Eddy,
+            "e",
+        )
+        .unwrap();
+        let (rm, re) = (m.rotation_matrices()[0], e.rotation_matrices()[0]);
+        // eddy's matrix is mcflirt's inverse: their product is the identity.
+        let p = matmul(&rm, &re);
+        for i in 0..3 {
+            for j in 0..3 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((p[i][j] - want).abs() < 1e-15, "{p:?}");
+            }
+        }
+        assert!((rm[0][1] - re[0][1]).abs() > 0.1);
+        assert!((m.max_rotation_deg() - e.max_rotation_deg()).abs() < 1e-9);
     }
 
     #[test]
