@@ -119,8 +119,9 @@ pub enum MotionFormatArg {
 #[derive(Debug, Args, Clone)]
 pub struct MotionArgs {
     /// Motion parameters, one row per volume of the image (FSL mcflirt .par or eddy
-    /// *.eddy_parameters): each volume's gradient direction is rotated by its rotation
-    /// (FSL Euler angles, R = Rx·Ry·Rz) before fitting, so the b-matrix follows the head.
+    /// *.eddy_parameters): each volume's gradient direction is rotated into the reference
+    /// frame before fitting (FSL Euler angles R = Rx·Ry·Rz; R for mcflirt, R⁻¹ for eddy, as
+    /// each tool does), so the b-matrix follows the head.
     #[arg(long)]
     motion: Option<PathBuf>,
     /// Layout of --motion (default: from the file name, *.par = mcflirt,
@@ -181,6 +182,8 @@ pub struct MaskArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     input: DwiArgs,
+    #[command(flatten)]
+    motion: MotionArgs,
     /// Brain mask (default: median_otsu).
     #[arg(long)]
     mask: Option<PathBuf>,
@@ -1162,7 +1165,17 @@ fn mask_cmd(a: MaskArgs, json: bool) -> CliResult<()> {
 }
 
 fn check_cmd(a: CheckArgs, json: bool) -> CliResult<()> {
-    let dwi = load_dwi(&a.input)?;
+    let dwi = load_dwi_paths(
+        &a.input.dwi,
+        &a.input.bval,
+        &a.input.bvec,
+        a.input.b0_threshold,
+        None,
+        a.motion
+            .motion
+            .as_deref()
+            .map(|p| (p, a.motion.motion_format)),
+    )?;
     let mask = match &a.mask {
         Some(p) => load_mask(p, dwi.dims)?,
         None => compute_mask(&dwi, &a.input.dwi, &MedianOtsuOptions::default())?,
@@ -1178,6 +1191,14 @@ fn check_cmd(a: CheckArgs, json: bool) -> CliResult<()> {
     for p in [&a.input.dwi, &a.input.bval, &a.input.bvec] {
         prov.add_input(p)?;
     }
+    if let Some(p) = &a.motion.motion {
+        prov.add_input(p)?;
+    }
+    let mut result = serde_json::to_value(&check).map_err(|e| CliError::Output(e.to_string()))?;
+    if let Value::Object(m) = &mut result {
+        m.insert("gradients_rotated".into(), json!(dwi.motion.is_some()));
+        m.insert("motion".into(), json!(dwi.motion));
+    }
     if !json {
         eprintln!(
             "{}",
@@ -1191,7 +1212,7 @@ fn check_cmd(a: CheckArgs, json: bool) -> CliResult<()> {
             }
         );
     }
-    emit(&check, &prov, json)
+    emit(&result, &prov, json)
 }
 
 // ---------------------------------------------------------------------------------------

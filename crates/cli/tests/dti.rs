@@ -1340,6 +1340,26 @@ fn fit_motion_rotates_the_gradients_back() {
         serde_json::from_slice(&std::fs::read(dir.join("par").join("dti_summary.json")).unwrap())
             .unwrap();
     assert_eq!(summary["gradients_rotated"], true);
+    // check-gradients takes the same --motion and reports it.
+    let check = json(&[
+        "dti",
+        "check-gradients",
+        "--dwi",
+        &s(&dwi),
+        "--bval",
+        &s(&bval),
+        "--bvec",
+        &s(&moved_bvec),
+        "--motion",
+        &s(&eddy),
+        "--motion-format",
+        "eddy",
+        "--max-seeds",
+        "50",
+    ]);
+    assert_eq!(check["gradients_rotated"], true);
+    assert_eq!(check["motion"]["format"], "eddy");
+    assert_eq!(check["combinations"].as_array().unwrap().len(), 24);
 
     // Wrong row count, unknown layout, degrees instead of radians: exit 2 naming the file,
     // and no outputs.
