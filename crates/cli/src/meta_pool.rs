@@ -8,6 +8,9 @@ use clap::{Args, ValueEnum};
 use evidentia_meta::bias::{
     self, BeggTest, EggerModel, EggerTest, Side, TrimFill, TrimFillEstimator,
 };
+use evidentia_meta::conversion::{
+    CiCritical, Converted, MedianSummary, mean_luo2018, mean_sd_from_median, sd_from_ci, sd_from_se,
+};
 use evidentia_meta::effect_size::{
     self, BinaryStudy, ContinuousArm, ContinuousStudy, EffectFlag, EffectSize, EscalcOptions,
     Measure, SmdConvention,
@@ -150,6 +153,81 @@ pub struct PoolArgs {
     /// Size of group 2 (also the total of group 2 with --events2).
     #[arg(long)]
     pub n2: Option<String>,
+    /// Where a study reports no SD for group 1: the SE of its mean (SD = SE·√n).
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub se1: Option<String>,
+    /// Where no SD: the SE of group 2's mean.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub se2: Option<String>,
+    /// Where no SD or SE: the lower limit of a CI of group 1's mean (SD = √n·width/(2·t),
+    /// t with n − 1 df below n = 100, z above; Cochrane Handbook §6.5.2.2).
+    #[arg(
+        long,
+        requires = "ci1_upper",
+        help_heading = "Extraction conversions (means input)"
+    )]
+    pub ci1_lower: Option<String>,
+    /// The upper limit of that CI.
+    #[arg(
+        long,
+        requires = "ci1_lower",
+        help_heading = "Extraction conversions (means input)"
+    )]
+    pub ci1_upper: Option<String>,
+    /// Lower limit of a CI of group 2's mean.
+    #[arg(
+        long,
+        requires = "ci2_upper",
+        help_heading = "Extraction conversions (means input)"
+    )]
+    pub ci2_lower: Option<String>,
+    /// Upper limit of a CI of group 2's mean.
+    #[arg(
+        long,
+        requires = "ci2_lower",
+        help_heading = "Extraction conversions (means input)"
+    )]
+    pub ci2_upper: Option<String>,
+    /// Level of the reported CIs of the means.
+    #[arg(
+        long,
+        default_value_t = 0.95,
+        help_heading = "Extraction conversions (means input)"
+    )]
+    pub reported_ci_level: f64,
+    /// Where a study reports a median instead of a mean (and SD) for group 1: the median;
+    /// with the quartiles and/or the range the mean is estimated by Luo et al. (2018) and
+    /// the SD by Wan et al. (2014), or Shi et al. (2020) with all five numbers (metafor's
+    /// `conv.fivenum`).
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub median1: Option<String>,
+    /// Group 1's first quartile.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub q1_1: Option<String>,
+    /// Group 1's third quartile.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub q3_1: Option<String>,
+    /// Group 1's minimum.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub min1: Option<String>,
+    /// Group 1's maximum.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub max1: Option<String>,
+    /// Group 2's median.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub median2: Option<String>,
+    /// Group 2's first quartile.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub q1_2: Option<String>,
+    /// Group 2's third quartile.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub q3_2: Option<String>,
+    /// Group 2's minimum.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub min2: Option<String>,
+    /// Group 2's maximum.
+    #[arg(long, help_heading = "Extraction conversions (means input)")]
+    pub max2: Option<String>,
     /// 2×2 cell: events in group 1.
     #[arg(long)]
     pub ai: Option<String>,
@@ -399,6 +477,163 @@ fn count(v: f64) -> u64 {
     }
 }
 
+/// The column names of one arm's continuous summaries: reported mean and SD, and what
+/// the conversions start from.
+struct ArmColumns<'a> {
+    mean: &'a Option<String>,
+    sd: &'a Option<String>,
+    n: &'a Option<String>,
+    se: &'a Option<String>,
+    ci: (&'a Option<String>, &'a Option<String>),
+    median: &'a Option<String>,
+    q1: &'a Option<String>,
+    q3: &'a Option<String>,
+    min: &'a Option<String>,
+    max: &'a Option<String>,
+}
+
+impl ArmColumns<'_> {
+    fn has_conversion(&self) -> bool {
+        self.se.is_some() || self.ci.0.is_some() || self.median.is_some()
+    }
+
+    /// Whether some column can give the SD.
+    fn has_spread(&self) -> bool {
+        self.sd.is_some()
+            || self.se.is_some()
+            || self.ci.0.is_some()
+            || (self.median.is_some()
+                && ((self.q1.is_some() && self.q3.is_some())
+                    || (self.min.is_some() && self.max.is_some())))
+    }
+}
+
+fn arm_columns(a: &PoolArgs, arm: u8) -> ArmColumns<'_> {
+    if arm == 1 {
+        ArmColumns {
+            mean: &a.m1,
+            sd: &a.sd1,
+            n: &a.n1,
+            se: &a.se1,
+            ci: (&a.ci1_lower, &a.ci1_upper),
+            median: &a.median1,
+            q1: &a.q1_1,
+            q3: &a.q3_1,
+            min: &a.min1,
+            max: &a.max1,
+        }
+    } else {
+        ArmColumns {
+            mean: &a.m2,
+            sd: &a.sd2,
+            n: &a.n2,
+            se: &a.se2,
+            ci: (&a.ci2_lower, &a.ci2_upper),
+            median: &a.median2,
+            q1: &a.q1_2,
+            q3: &a.q3_2,
+            min: &a.min2,
+            max: &a.max2,
+        }
+    }
+}
+
+/// One arm's columns read from the table (NaN where a column is absent or a cell empty).
+struct ArmValues {
+    mean: Vec<f64>,
+    sd: Vec<f64>,
+    n: Vec<f64>,
+    se: Vec<f64>,
+    ci: (Vec<f64>, Vec<f64>),
+    median: Vec<f64>,
+    q1: Vec<f64>,
+    q3: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+impl ArmValues {
+    fn read(table: &Table, c: &ArmColumns) -> CliResult<Self> {
+        let rows = table.rows.len();
+        let get = |name: &Option<String>| -> CliResult<Vec<f64>> {
+            Ok(col(table, name)?.unwrap_or_else(|| vec![f64::NAN; rows]))
+        };
+        Ok(ArmValues {
+            mean: get(c.mean)?,
+            sd: get(c.sd)?,
+            n: get(c.n)?,
+            se: get(c.se)?,
+            ci: (get(c.ci.0)?, get(c.ci.1)?),
+            median: get(c.median)?,
+            q1: get(c.q1)?,
+            q3: get(c.q3)?,
+            min: get(c.min)?,
+            max: get(c.max)?,
+        })
+    }
+
+    /// Row `i`'s mean, SD and n, with a flag for each derived value: the reported mean and
+    /// SD where given; else the SD from the SE, then from the CI, then from the median's
+    /// quartiles and/or range; the mean from the median summary. `None` when the row lacks
+    /// what any of these needs; an error when the reported values are inconsistent.
+    fn resolve(
+        &self,
+        i: usize,
+        arm: u8,
+        ci_level: f64,
+    ) -> Result<Option<(ContinuousArm, Vec<EffectFlag>)>, String> {
+        let n = self.n[i];
+        if n.is_nan() {
+            return Ok(None);
+        }
+        let opt = |v: f64| (!v.is_nan()).then_some(v);
+        let flag = |quantity: &str, c: Converted| EffectFlag::Converted {
+            arm,
+            quantity: quantity.into(),
+            value: c.value,
+            method: c.method,
+        };
+        let err = |e: evidentia_meta::MetaError| e.to_string();
+        let median = opt(self.median[i]).map(|m| MedianSummary {
+            min: opt(self.min[i]),
+            q1: opt(self.q1[i]),
+            median: m,
+            q3: opt(self.q3[i]),
+            max: opt(self.max[i]),
+            n,
+        });
+        let mut flags = Vec::new();
+        let mean = match (opt(self.mean[i]), &median) {
+            (Some(m), _) => m,
+            (None, Some(s)) => {
+                let c = mean_luo2018(s).map_err(err)?;
+                flags.push(flag("mean", c));
+                c.value
+            }
+            (None, None) => return Ok(None),
+        };
+        let sd = if let Some(sd) = opt(self.sd[i]) {
+            sd
+        } else {
+            let c = if let Some(se) = opt(self.se[i]) {
+                sd_from_se(se, n).map_err(err)?
+            } else if let (Some(lo), Some(hi)) = (opt(self.ci.0[i]), opt(self.ci.1[i])) {
+                sd_from_ci(lo, hi, n, ci_level, CiCritical::Auto).map_err(err)?
+            } else if let Some(s) = &median {
+                if s.q1.is_none() && s.min.is_none() {
+                    return Ok(None);
+                }
+                mean_sd_from_median(s).map_err(err)?.sd
+            } else {
+                return Ok(None);
+            };
+            flags.push(flag("sd", c));
+            c.value
+        };
+        Ok(Some((ContinuousArm { mean, sd, n }, flags)))
+    }
+}
+
 /// Which kind of input the options describe.
 enum Input {
     Generic,
@@ -409,7 +644,12 @@ enum Input {
 
 fn input_kind(a: &PoolArgs) -> CliResult<Input> {
     let generic = a.yi.is_some() || a.vi.is_some() || a.sei.is_some();
-    let means = a.m1.is_some() || a.sd1.is_some() || a.m2.is_some() || a.sd2.is_some();
+    let means = a.m1.is_some()
+        || a.sd1.is_some()
+        || a.m2.is_some()
+        || a.sd2.is_some()
+        || arm_columns(a, 1).has_conversion()
+        || arm_columns(a, 2).has_conversion();
     let cells = a.ai.is_some() || a.bi.is_some() || a.ci.is_some() || a.di.is_some();
     let events = a.events1.is_some() || a.events2.is_some();
     let kinds = [generic, means, cells, events]
@@ -437,14 +677,33 @@ fn input_kind(a: &PoolArgs) -> CliResult<Input> {
         ])?;
         Input::Generic
     } else if means {
+        let (g1, g2) = (arm_columns(a, 1), arm_columns(a, 2));
         need(&[
-            ("--m1", a.m1.is_some()),
-            ("--sd1", a.sd1.is_some()),
+            (
+                "--m1 (or --median1)",
+                g1.mean.is_some() || g1.median.is_some(),
+            ),
+            (
+                "--sd1 (or --se1, --ci1-lower/--ci1-upper, --median1 with quartiles or range)",
+                g1.has_spread(),
+            ),
             ("--n1", a.n1.is_some()),
-            ("--m2", a.m2.is_some()),
-            ("--sd2", a.sd2.is_some()),
+            (
+                "--m2 (or --median2)",
+                g2.mean.is_some() || g2.median.is_some(),
+            ),
+            (
+                "--sd2 (or --se2, --ci2-lower/--ci2-upper, --median2 with quartiles or range)",
+                g2.has_spread(),
+            ),
             ("--n2", a.n2.is_some()),
         ])?;
+        if !(a.reported_ci_level > 0.0 && a.reported_ci_level < 1.0) {
+            return Err(usage(format!(
+                "--reported-ci-level {}: must lie strictly between 0 and 1",
+                a.reported_ci_level
+            )));
+        }
         Input::Means
     } else if cells {
         need(&[
@@ -550,40 +809,43 @@ pub fn pool_data(a: &PoolArgs, table: &Table) -> CliResult<PoolData> {
             }
         }
         Input::Means => {
-            let c: Vec<Vec<f64>> = [&a.m1, &a.sd1, &a.n1, &a.m2, &a.sd2, &a.n2]
-                .into_iter()
-                .map(|name| col(table, name).map(|v| v.unwrap_or_default()))
-                .collect::<CliResult<_>>()?;
+            let g1 = ArmValues::read(table, &arm_columns(a, 1))?;
+            let g2 = ArmValues::read(table, &arm_columns(a, 2))?;
             let mut studies = Vec::new();
             let mut idx = Vec::new();
+            let mut conversions = Vec::new();
             for i in 0..n {
-                if (0..6).any(|j| c[j][i].is_nan()) {
+                let resolved = [(&g1, 1u8), (&g2, 2u8)].map(|(g, arm)| {
+                    g.resolve(i, arm, a.reported_ci_level)
+                        .map_err(|e| CliError::Data {
+                            path: a.data.clone(),
+                            message: format!("study '{}', group {arm}: {e}", labels[i]),
+                        })
+                });
+                let [r1, r2] = resolved;
+                let (Some((t, f1)), Some((c, f2))) = (r1?, r2?) else {
                     missing(i, "mean, SD or n", &mut usable);
                     continue;
-                }
-                let arm = |o: usize| ContinuousArm {
-                    mean: c[o][i],
-                    sd: c[o + 1][i],
-                    n: c[o + 2][i],
                 };
                 studies.push(ContinuousStudy {
                     study: labels[i].clone(),
-                    treatment: arm(0),
-                    control: arm(3),
+                    treatment: t,
+                    control: c,
                 });
                 arms[i] = Some((
                     ArmData::Continuous {
-                        mean: c[0][i],
-                        sd: c[1][i],
-                        n: count(c[2][i]),
+                        mean: t.mean,
+                        sd: t.sd,
+                        n: count(t.n),
                     },
                     ArmData::Continuous {
-                        mean: c[3][i],
-                        sd: c[4][i],
-                        n: count(c[5][i]),
+                        mean: c.mean,
+                        sd: c.sd,
+                        n: count(c.n),
                     },
                 ));
                 idx.push(i);
+                conversions.push(f1.into_iter().chain(f2).collect::<Vec<_>>());
             }
             let es = effect_size::continuous_effect_sizes(
                 measure.unwrap_or(Measure::SMD),
@@ -591,7 +853,11 @@ pub fn pool_data(a: &PoolArgs, table: &Table) -> CliResult<PoolData> {
                 &escalc,
             )
             .map_err(ctx())?;
-            effects = merge(n, &labels, &idx, es.studies);
+            let mut es = es.studies;
+            for (e, f) in es.iter_mut().zip(conversions) {
+                e.flags.extend(f);
+            }
+            effects = merge(n, &labels, &idx, es);
         }
         Input::Cells | Input::Events => {
             let cells = matches!(kind, Input::Cells);

@@ -577,3 +577,140 @@ fn demo_simulates_and_analyses_the_cp_trial() {
     assert!(im["scans"].as_u64().unwrap() > 120, "{im}");
     assert_eq!(im["side_mismatches"], 0);
 }
+
+/// Normand 1999 with some SDs replaced by what papers often report instead: an SE, a CI of
+/// the mean (z and t), a median with quartiles. The converted SDs equal the originals, so
+/// the pooled SMD must equal the all-SD run; the median row must equal a run given the
+/// Luo/Wan values computed independently with scipy 1.17.1:
+/// `w = 0.7 + 0.39/n; w*(q1+q3)/2 + (1-w)*m` and
+/// `(q3-q1) / (2*norm.ppf((0.75*n-0.125)/(n+0.25)))`; `t.ppf(0.975, 31) = 2.039513446396408`.
+#[test]
+fn extraction_conversions_are_applied_and_flagged() {
+    let dir = common::dir("meta-conversions");
+    let header = "source,n1i,m1i,sd1i,se1,med1,lq1,uq1,n2i,m2i,sd2i,cil2,ciu2";
+    let z = 1.959963984540054f64;
+    let t31 = 2.039513446396408f64;
+    let ci = |m: f64, sd: f64, n: f64, crit: f64| {
+        let h = crit * sd / n.sqrt();
+        (format!("{:.17}", m - h), format!("{:.17}", m + h))
+    };
+    let (ul, uh) = ci(31.0, 27.0, 183.0, z);
+    let (ol, oh) = ci(29.0, 4.0, 32.0, t31);
+    let rows = [
+        format!(
+            "Edinburgh,155,55,,{:.17},,,,156,75,64,,",
+            47.0 / 155f64.sqrt()
+        ),
+        format!("Orpington-Mild,31,27,7,,,,,32,29,,{ol},{oh}"),
+        "Orpington-Moderate,75,64,17,,,,,71,119,29,,".to_string(),
+        "Orpington-Severe,18,66,20,,,,,18,137,48,,".to_string(),
+        "Montreal-Home,8,,,,13,8,19,13,18,11,,".to_string(),
+        "Montreal-Transfer,57,19,7,,,,,52,18,4,,".to_string(),
+        "Newcastle,34,52,45,,,,,33,41,34,,".to_string(),
+        format!("Umea,110,21,16,,,,,183,31,,{ul},{uh}"),
+        "Uppsala,60,30,27,,,,,52,23,20,,".to_string(),
+    ];
+    let data = dir.join("extracted.csv");
+    std::fs::write(&data, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let data = data.to_str().unwrap().to_string();
+    // The reference: every SD reported, the median row given the independently computed
+    // Luo mean and Wan SD.
+    let reference = dir.join("reference.csv");
+    let original = std::fs::read_to_string(fixture("dat.normand1999.csv")).unwrap();
+    let fixed = original.replace(
+        "5,Montreal-Home,8,14,8,",
+        "5,Montreal-Home,8,13.374375,9.828584584362327,",
+    );
+    assert_ne!(fixed, original);
+    std::fs::write(&reference, fixed).unwrap();
+    let base = |d: &str| -> Vec<String> {
+        [
+            "meta", "pool", "--data", d, "--study", "source", "--m1", "m1i", "--sd1", "sd1i",
+            "--n1", "n1i", "--m2", "m2i", "--sd2", "sd2i", "--n2", "n2i",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>| json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let want = run(base(reference.to_str().unwrap()));
+    let mut args = base(&data);
+    args.extend(
+        [
+            "--se1",
+            "se1",
+            "--median1",
+            "med1",
+            "--q1-1",
+            "lq1",
+            "--q3-1",
+            "uq1",
+            "--ci2-lower",
+            "cil2",
+            "--ci2-upper",
+            "ciu2",
+        ]
+        .map(String::from),
+    );
+    let got = run(args.clone());
+    for key in ["estimate", "se", "tau2", "q"] {
+        let (g, w) = (f(&got[key]), f(&want[key]));
+        assert!((g - w).abs() < 1e-9 * w.abs().max(1.0), "{key}: {g} vs {w}");
+    }
+    let studies = got["studies"].as_array().unwrap();
+    let flags = |name: &str| -> Vec<(u64, String, String, f64)> {
+        studies
+            .iter()
+            .find(|s| s["study"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["flags"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| f["kind"] == "converted")
+            .map(|f| {
+                (
+                    f["arm"].as_u64().unwrap(),
+                    f["quantity"].as_str().unwrap().to_string(),
+                    f["method"].as_str().unwrap().to_string(),
+                    f["value"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let one = |name: &str, arm: u64, quantity: &str, method: &str, value: f64| {
+        let fl = flags(name);
+        let hit = fl
+            .iter()
+            .find(|f| f.0 == arm && f.1 == quantity)
+            .unwrap_or_else(|| panic!("{name}: no {quantity} flag for group {arm}: {fl:?}"));
+        assert_eq!(hit.2, method, "{name}");
+        assert!((hit.3 - value).abs() < 1e-9, "{name}: {} vs {value}", hit.3);
+    };
+    one("Edinburgh", 1, "sd", "sd_from_se", 47.0);
+    one("Umea", 2, "sd", "sd_from_ci_z", 27.0);
+    one("Orpington-Mild", 2, "sd", "sd_from_ci_t", 4.0);
+    one("Montreal-Home", 1, "mean", "mean_luo2018_s2", 13.374375);
+    one("Montreal-Home", 1, "sd", "sd_wan2014_s2", 9.828584584362327);
+    assert!(flags("Uppsala").is_empty());
+
+    // A study with neither SD, SE, CI nor quartiles is left out and listed.
+    let gap = dir.join("gap.csv");
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replace(&format!("{:.17}", 47.0 / 155f64.sqrt()), "");
+    std::fs::write(&gap, text).unwrap();
+    args[3] = gap.to_str().unwrap().to_string();
+    let v = run(args.clone());
+    assert_eq!(v["k"], 8);
+    assert_eq!(v["dropped"][0]["study"], "Edinburgh");
+
+    // Quartiles out of order: exit 2 naming the study and the group.
+    let bad = dir.join("bad.csv");
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replace("Montreal-Home,8,,,,13,8,19", "Montreal-Home,8,,,,13,19,8");
+    std::fs::write(&bad, text).unwrap();
+    args[3] = bad.to_str().unwrap().to_string();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&a, &["Montreal-Home", "group 1"]);
+}

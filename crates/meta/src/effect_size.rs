@@ -120,6 +120,18 @@ pub enum EffectFlag {
         /// The warning text ([`LARGE_SMD_MESSAGE`]).
         message: String,
     },
+    /// An arm's mean or SD was derived from what the study reported
+    /// ([`crate::conversion`]), not reported itself.
+    Converted {
+        /// The arm: 1 (group 1, treatment) or 2 (group 2, control).
+        arm: u8,
+        /// `"mean"` or `"sd"`.
+        quantity: String,
+        /// The derived value.
+        value: f64,
+        /// How it was derived.
+        method: crate::conversion::ConversionMethod,
+    },
 }
 
 /// Effect size of one study: yi, vi and sei (None when dropped) with flags.

@@ -865,7 +865,23 @@ proptest! {
     fn tau2_and_i2_in_range((y, v) in studies()) {
         let d = MetaData::new(&y, &v);
         for m in [Method::Dl, Method::He, Method::Hs, Method::Sj, Method::Ml, Method::Reml, Method::Pm, Method::Eb] {
-            let r = fit(&d, &opts(m, Test::Z)).unwrap();
+            // Fisher scoring (ML, REML, EB) can need more than metafor's 100 iterations, or
+            // never settle (e.g. REML needs 111 and EB oscillates for y = [1.27, 1.60,
+            // 1.78, 2.07, 0.63], v = [1.61, 1.54, 1.82, 0.01, 0.01]); like metafor it then
+            // reports non-convergence, and the DL fallback, when asked for, gives a fit.
+            let r = match fit(&d, &opts(m, Test::Z)) {
+                Ok(r) => r,
+                Err(MetaError::NoConvergence { .. })
+                    if matches!(m, Method::Ml | Method::Reml | Method::Eb) =>
+                {
+                    let mut o = opts(m, Test::Z);
+                    o.fallback_to_dl = Some(true);
+                    let r = fit(&d, &o).unwrap();
+                    prop_assert!(r.fallback.is_some());
+                    r
+                }
+                Err(e) => panic!("{m:?}: {e}"),
+            };
             prop_assert!(r.tau2 >= 0.0);
             for i2 in [r.i2, r.i2_from_q, r.i2_from_tau2] {
                 prop_assert!((0.0..=100.0).contains(&i2));
