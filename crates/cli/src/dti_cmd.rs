@@ -790,8 +790,10 @@ const MAP_SPECS: [MapSpec; 11] = [
     },
 ];
 
-/// Index in [`MAP_SPECS`] of the tensor map (what `dti track --dwi` needs).
-const TENSOR_MAP: usize = 10;
+/// Selects the single map with this key (e.g. the tensor, all `dti track --dwi` needs).
+fn only_map(key: &str) -> Vec<bool> {
+    MAP_SPECS.iter().map(|s| s.key == key).collect()
+}
 
 /// Which maps `--maps` selects (indices in [`MAP_SPECS`]); `all` selects every map.
 fn selected_maps(keys: &[String]) -> CliResult<Vec<bool>> {
@@ -1458,8 +1460,8 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
                 a.mask.as_deref().filter(|_| mask_only),
                 a.motion.as_deref().map(|p| (p, a.motion_format)),
             )?;
-            let only_tensor: Vec<bool> = (0..MAP_SPECS.len()).map(|k| k == TENSOR_MAP).collect();
-            let mut r = fit_image(
+            let only_tensor = only_map("tensor");
+            let r = fit_image(
                 &mut dwi,
                 dwi_path,
                 a.mask.as_deref(),
@@ -1467,7 +1469,7 @@ fn track_tensor_input(a: &TrackArgs) -> CliResult<(Volume<f32>, PathBuf, Provena
                 false,
                 &only_tensor,
             )?;
-            let tensor = r.maps.pop().flatten().ok_or_else(|| {
+            let tensor = r.maps.into_iter().flatten().next().ok_or_else(|| {
                 CliError::Output("internal: the fit rendered no tensor map".into())
             })?;
             prov.add_digest(&dwi_path.display().to_string(), dwi.sha256.clone());
