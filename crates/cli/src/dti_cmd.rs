@@ -15,7 +15,7 @@ use evidentia_dti::mask::{MedianOtsuOptions, median_otsu_volume};
 use evidentia_dti::motion::{MotionFormat, MotionParameters};
 use evidentia_dti::nifti::{self, NiftiHeader, WriteOptions};
 use evidentia_dti::streamlines::{self, Streamlines, TrkHeader};
-use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, VoxelTensor, fit_tensors};
+use evidentia_dti::tensor::{FitMethod, FitOptions, TensorFit, VoxelTensor, fit_tensors, flags};
 use evidentia_dti::tract_metrics::{self, ScalarMaps, TractMetrics};
 use evidentia_dti::{DtiError, Hemisphere, RoiSet, TensorField, TrackParams, TractDefinition};
 use evidentia_dti::{Volume, maps};
@@ -147,8 +147,11 @@ pub struct FitArgs {
     #[arg(long)]
     out: PathBuf,
     /// Maps to write, by key (comma-separated): fa, md, ad, rd, l1, l2, l3, v1, colorfa,
-    /// mode, tensor, or all (the default). Like DIPY's `--save_metrics`; the others are
-    /// then neither computed nor written.
+    /// mode, tensor; the QC maps flags (each voxel's status bits, uint8; the bits are listed
+    /// in the summary's `flag_bits`) and outliers (measurements dropped per voxel, int16;
+    /// restore and irls only); or all (the default: every map, and outliers for the robust
+    /// methods). Like DIPY's `--save_metrics`; the others are then neither computed nor
+    /// written.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     maps: Vec<String>,
     /// Also run the gradient orientation check (24 permutations/flips, each refitted and
@@ -626,6 +629,7 @@ const MAP_GZIP_LEVEL: i32 = nifti::DEFAULT_GZIP_LEVEL;
 enum Payload {
     F32(Volume<f32>),
     U8(Volume<u8>),
+    I16(Volume<i16>),
     Bytes(Vec<u8>),
 }
 
@@ -643,6 +647,7 @@ fn write_all(dir: &Path, files: &[(String, Payload)], wopts: &WriteOptions) -> C
         let size = |p: &Payload| match p {
             Payload::F32(v) => 4 * v.data().len(),
             Payload::U8(v) => v.data().len(),
+            Payload::I16(v) => 2 * v.data().len(),
             Payload::Bytes(b) => b.len(),
         };
         let mut order: Vec<usize> = (0..files.len()).collect();
@@ -662,6 +667,7 @@ fn write_all(dir: &Path, files: &[(String, Payload)], wopts: &WriteOptions) -> C
                         let r = match p {
                             Payload::F32(v) => nifti::write(&path, v, wopts).map_err(dti_err),
                             Payload::U8(v) => nifti::write(&path, v, wopts).map_err(dti_err),
+                            Payload::I16(v) => nifti::write(&path, v, wopts).map_err(dti_err),
                             Payload::Bytes(b) => nifti::write_atomic(&path, b).map_err(dti_err),
                         };
                         if let Ok(mut slot) = results[i].lock() {
@@ -795,27 +801,64 @@ fn only_map(key: &str) -> Vec<bool> {
     MAP_SPECS.iter().map(|s| s.key == key).collect()
 }
 
-/// Which maps `--maps` selects (indices in [`MAP_SPECS`]); `all` selects every map.
-fn selected_maps(keys: &[String]) -> CliResult<Vec<bool>> {
+/// The quality-control maps `--maps` can add to the float maps of [`MAP_SPECS`].
+#[derive(Debug, Clone, Copy, Default)]
+struct QcMaps {
+    /// `dti_flags`: each voxel's status bits ([`evidentia_dti::tensor::flags`]).
+    flags: bool,
+    /// `dti_outliers`: measurements each voxel's robust fit dropped (RESTORE, IRLS).
+    outliers: bool,
+}
+
+/// Which maps `--maps` selects: indices in [`MAP_SPECS`], and the QC maps. `all` selects
+/// every float map, the flags and, for the robust methods, the outlier counts.
+fn selected_maps(keys: &[String], method: FitMethod) -> CliResult<(Vec<bool>, QcMaps)> {
+    let robust = matches!(method, FitMethod::Restore | FitMethod::Irls);
     let mut on = vec![false; MAP_SPECS.len()];
+    let mut qc = QcMaps::default();
     for key in keys {
         let key = key.trim().to_ascii_lowercase();
         if key == "all" {
             on.iter_mut().for_each(|v| *v = true);
+            qc.flags = true;
+            qc.outliers |= robust;
         } else if let Some(k) = MAP_SPECS.iter().position(|s| s.key == key) {
             on[k] = true;
+        } else if key == "flags" {
+            qc.flags = true;
+        } else if key == "outliers" {
+            if !robust {
+                return Err(CliError::Usage(
+                    "--maps outliers: only --method restore and irls drop outliers".into(),
+                ));
+            }
+            qc.outliers = true;
         } else {
             let known: Vec<&str> = MAP_SPECS.iter().map(|s| s.key).collect();
             return Err(CliError::Usage(format!(
-                "--maps: unknown map '{key}' (known: {}, all)",
+                "--maps: unknown map '{key}' (known: {}, flags, outliers, all)",
                 known.join(", ")
             )));
         }
     }
-    if !on.iter().any(|&v| v) {
+    if !on.iter().any(|&v| v) && !qc.flags && !qc.outliers {
         return Err(CliError::Usage("--maps: no map selected".into()));
     }
-    Ok(on)
+    Ok((on, qc))
+}
+
+/// A per-voxel value of a fit on the whole grid (`default` outside a compact fit's mask).
+fn per_voxel_on_grid<T: Copy + Default>(
+    fit: &TensorFit,
+    mask: &[bool],
+    f: impl Fn(&VoxelTensor) -> T,
+) -> Vec<T> {
+    let v: Vec<T> = fit.voxels.iter().map(f).collect();
+    if v.len() == mask.len() {
+        v
+    } else {
+        on_grid(v, Some(mask), T::default())
+    }
 }
 
 /// Places per-voxel values of the mask voxels (grid order) on the whole grid, `fill`
@@ -1041,6 +1084,14 @@ fn fit_summary(r: &FitResult, dwi: &Dwi, files: Value) -> Value {
         "voxels_fallback": f.voxels_fallback,
         "voxels_with_outliers": f.voxels_with_outliers,
         "total_outliers": f.total_outliers,
+        "flag_bits": {
+            "fitted": flags::FITTED,
+            "clipped": flags::CLIPPED,
+            "failed": flags::FAILED,
+            "fallback": flags::FALLBACK,
+            "outliers": flags::OUTLIERS,
+            "eigen_clipped": flags::EIGEN_CLIPPED,
+        },
         "sigma": f.sigma,
         "min_diffusivity": f.min_diffusivity,
         "dims": dwi.dims,
@@ -1065,7 +1116,7 @@ fn mask_volume(mask: &[bool], dims: [usize; 3], affine: [[f64; 4]; 3]) -> CliRes
 
 fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     let method: FitMethod = a.method.into();
-    let which_maps = selected_maps(&a.maps)?;
+    let (which_maps, qc) = selected_maps(&a.maps, method)?;
     // With a mask file, no gradient check and no background noise estimate (which reads
     // the voxels outside the mask), only the mask voxels' signals need to be held.
     let mask_only = !a.check_gradients && !matches!(method, FitMethod::Restore | FitMethod::Irls);
@@ -1090,6 +1141,27 @@ fn fit_cmd(a: FitArgs, json: bool) -> CliResult<()> {
     )?;
     let mut files: Vec<(String, Payload)> = Vec::new();
     let mut names = serde_json::Map::new();
+    let grid = [dwi.dims[0], dwi.dims[1], dwi.dims[2], 1];
+    if qc.flags {
+        let v = per_voxel_on_grid(&r.fit, &r.mask, |t| t.flags);
+        let name = "dti_flags.nii.gz".to_string();
+        names.insert("flags".into(), Value::String(name.clone()));
+        files.push((
+            name,
+            Payload::U8(Volume::new(grid, dwi.affine, v).map_err(dti_err)?),
+        ));
+    }
+    if qc.outliers {
+        let v = per_voxel_on_grid(&r.fit, &r.mask, |t| {
+            i16::try_from(t.outliers).unwrap_or(i16::MAX)
+        });
+        let name = "dti_outliers.nii.gz".to_string();
+        names.insert("outliers".into(), Value::String(name.clone()));
+        files.push((
+            name,
+            Payload::I16(Volume::new(grid, dwi.affine, v).map_err(dti_err)?),
+        ));
+    }
     // Only the counts of the fit are needed from here on: free the per-voxel tensors and
     // move the maps into the files to write.
     r.fit.voxels = Vec::new();

@@ -985,7 +985,10 @@ fn fit_maps_writes_only_the_selected_maps() {
             "dti_summary.json"
         ]
     );
-    assert_eq!(files_in(&all).len(), 11 + 2);
+    // 11 float maps, the flags map, the mask and the summary (no outliers for WLS).
+    assert_eq!(files_in(&all).len(), 11 + 3);
+    assert!(files_in(&all).contains(&"dti_flags.nii.gz".to_string()));
+    assert!(!files_in(&all).contains(&"dti_outliers.nii.gz".to_string()));
     let keys: Vec<&String> = j_two["files"].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["fa", "md", "mask", "summary"]);
     for stem in ["dti_FA", "dti_MD"] {
@@ -1013,6 +1016,69 @@ fn fit_maps_writes_only_the_selected_maps() {
         &["--maps", "fractional", "colorfa"],
     );
     assert!(files_in(&dir.join("bad")).is_empty());
+    fails_with(
+        &[
+            "dti", "fit", "--dwi", &dwi, "--bval", &bval, "--bvec", &bvec, "--maps", "outliers",
+            "--out", &out,
+        ],
+        &["--maps outliers", "restore"],
+    );
+
+    // QC maps: the status bits and, for RESTORE, the outliers dropped in each voxel agree
+    // with the summary's counts.
+    let qc = dir.join("qc");
+    let j = json(&[
+        "dti",
+        "fit",
+        "--dwi",
+        &dwi,
+        "--bval",
+        &bval,
+        "--bvec",
+        &bvec,
+        "--method",
+        "restore",
+        "--maps",
+        "flags,outliers",
+        "--out",
+        &s(&qc),
+    ]);
+    let mut written = files_in(&qc);
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "dti_flags.nii.gz",
+            "dti_mask.nii.gz",
+            "dti_outliers.nii.gz",
+            "dti_summary.json"
+        ]
+    );
+    let (_, flags) = nifti::read(&qc.join("dti_flags.nii.gz")).unwrap();
+    let (_, outliers) = nifti::read(&qc.join("dti_outliers.nii.gz")).unwrap();
+    let (_, mask) = nifti::read(&qc.join("dti_mask.nii.gz")).unwrap();
+    let bits = &j["flag_bits"];
+    let bit = |k: &str| bits[k].as_u64().unwrap() as u32;
+    let count = |b: u32| flags.data().iter().filter(|&&f| f as u32 & b != 0).count() as u64;
+    let fitted = j["voxels_fitted"].as_u64().unwrap();
+    let failed = j["voxels_failed"].as_u64().unwrap();
+    assert_eq!(count(bit("fitted")), fitted + failed);
+    assert_eq!(count(bit("failed")), failed);
+    assert_eq!(
+        count(bit("outliers")),
+        j["voxels_with_outliers"].as_u64().unwrap()
+    );
+    let in_mask = mask.data().iter().filter(|&&m| m > 0.0).count() as u64;
+    assert_eq!(fitted + failed, in_mask);
+    let total: f64 = outliers.data().iter().map(|&v| v as f64).sum();
+    assert_eq!(total as u64, j["total_outliers"].as_u64().unwrap());
+    assert!(
+        total > 0.0,
+        "the phantom's noise should make RESTORE drop something"
+    );
+    for (f, m) in flags.data().iter().zip(mask.data()) {
+        assert_eq!(*f > 0.0, *m > 0.0, "flags outside the mask");
+    }
 }
 
 #[test]
