@@ -74,9 +74,10 @@ pub enum StatsCommand {
         after_help = "Examples:\n  evidentia stats chisq --data trial.csv --rows arm --cols sex\n  evidentia stats chisq --table \"17,19;15,21\" --yates"
     )]
     Chisq(ChisqArgs),
-    /// Fisher's exact test for a 2×2 table, with the sample and conditional-MLE odds ratios.
+    /// Fisher's exact test: for a 2×2 table with the sample and conditional-MLE odds
+    /// ratios; for a larger r×c table the two-sided Fisher–Freeman–Halton test.
     #[command(
-        after_help = "Example:\n  evidentia stats fisher --table \"3,1;1,3\"\n\nReference: Fisher (1935); R fisher.test for the conditional MLE and its CI."
+        after_help = "Examples:\n  evidentia stats fisher --table \"3,1;1,3\"\n  evidentia stats fisher --table \"5,8,6,3;9,4,7,2\"\n\nReferences: Fisher (1935); Freeman & Halton (1951); Mehta & Patel (1983); R fisher.test for the conditional MLE and its CI."
     )]
     Fisher(FisherArgs),
     /// Power and sample size: the two-sample t test and G*Power's repeated-measures ANOVA.
@@ -384,6 +385,14 @@ pub struct FisherArgs {
     confidence: f64,
 }
 
+/// The r×c exact test's result, named.
+#[derive(Serialize)]
+struct FfhOutput {
+    test: &'static str,
+    #[serde(flatten)]
+    result: contingency::FisherRxcResult,
+}
+
 /// Reads a table and records it in the provenance.
 fn read_table(path: &Path, prov: &mut Provenance) -> CliResult<Table> {
     let table = Table::read(path)?;
@@ -419,6 +428,29 @@ pub fn run(cmd: StatsCommand, json: bool) -> CliResult<()> {
         }
         StatsCommand::Fisher(a) => {
             let (table, missing) = contingency_table(&a.table, &mut prov)?;
+            if !table.is_2x2() {
+                if a.alternative != Alternative::TwoSided {
+                    return Err(CliError::Usage(
+                        "--alternative less/greater needs a 2×2 table; larger tables get the \
+                         two-sided Fisher–Freeman–Halton test"
+                            .into(),
+                    ));
+                }
+                let r = contingency::fisher_exact_rxc(&table)
+                    .map_err(CliError::stats("Fisher–Freeman–Halton exact test"))?;
+                return emit(
+                    &TableOutput {
+                        table,
+                        missing,
+                        result: FfhOutput {
+                            test: "Fisher–Freeman–Halton exact test (two-sided)",
+                            result: r,
+                        },
+                    },
+                    &prov,
+                    json,
+                );
+            }
             let r = contingency::fisher_exact(&table, a.alternative, a.confidence)
                 .map_err(CliError::stats("Fisher's exact test"))?;
             emit(

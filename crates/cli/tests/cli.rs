@@ -152,6 +152,21 @@ fn chisq_from_data_equals_typed_table() {
     }
     // scipy.stats.fisher_exact([[3,1],[1,3]]) = (9.0, 0.48571428571428527)
     assert!((f["p_value"].as_f64().unwrap() - 0.48571428571428527).abs() < 1e-12);
+    // r×c: Fisher–Freeman–Halton; the exact rational p of tools/reference/make_fisher_rxc.py.
+    let g = json(&["stats", "fisher", "--table", "5,8,6,3;9,4,7,2"]);
+    assert!((g["p_value"].as_f64().unwrap() - 0.470107555317).abs() < 1e-11);
+    assert!(g["test"].as_str().unwrap().contains("Freeman"));
+    fails_with(
+        &[
+            "stats",
+            "fisher",
+            "--table",
+            "5,8,6;9,4,7",
+            "--alternative",
+            "less",
+        ],
+        &["2×2"],
+    );
 }
 
 #[test]

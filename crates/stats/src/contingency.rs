@@ -1,6 +1,7 @@
 //! r×c contingency tables: Pearson's chi-square (with Yates' correction for 2×2 as
 //! an option), the likelihood-ratio G², expected counts with the "more than 20% of
-//! cells below 5" warning, and Fisher's exact test for 2×2 tables.
+//! cells below 5" warning, Fisher's exact test for 2×2 tables (with the conditional odds
+//! ratio) and the Fisher–Freeman–Halton exact test for r×c tables.
 
 use serde::Serialize;
 use statrs::function::gamma::ln_gamma;
@@ -405,4 +406,243 @@ pub fn fisher_exact(
         confidence,
         alternative,
     })
+}
+
+/// Fisher–Freeman–Halton exact test of an r×c table (Freeman & Halton 1951): the
+/// probability, under independence with both margins fixed, of the tables no more probable
+/// than the observed one (relative tolerance 1 + 1e-7, as R `fisher.test`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FisherRxcResult {
+    pub p_value: f64,
+    /// Probability of the observed table under the null.
+    pub table_probability: f64,
+    /// Rows and columns after dropping empty ones (they carry no information).
+    pub rows: usize,
+    pub cols: usize,
+    /// Partial tables visited by the enumeration (a measure of the work done).
+    pub nodes_visited: u64,
+}
+
+/// Most partial tables [`fisher_exact_rxc`] visits before giving up with an error.
+pub const FISHER_RXC_MAX_NODES: u64 = 200_000_000;
+
+/// Fisher–Freeman–Halton exact test for an r×c table (any size ≥ 2×2; for 2×2 it equals
+/// [`fisher_exact`]'s two-sided p). Tables are enumerated column by column with fixed
+/// margins, pruned with the exact smallest and largest log-weight of every remaining
+/// sub-table (memoised on the sorted remaining row sums, as in Mehta & Patel's 1983
+/// network algorithm), and whole sub-trees are summed in closed form when all or none of
+/// their tables count. Too large a table (over [`FISHER_RXC_MAX_NODES`] nodes) is an error.
+pub fn fisher_exact_rxc(table: &ContingencyTable) -> Result<FisherRxcResult> {
+    // Drop empty rows and columns; order columns by decreasing total (fewer, wider first
+    // levels make the enumeration tree narrower at the top) and rows likewise.
+    let r0 = table.counts.len();
+    let c0 = table.counts[0].len();
+    let row_sum = |i: usize| table.counts[i].iter().sum::<u64>();
+    let col_sum = |j: usize| (0..r0).map(|i| table.counts[i][j]).sum::<u64>();
+    let mut rows: Vec<usize> = (0..r0).filter(|&i| row_sum(i) > 0).collect();
+    let mut cols: Vec<usize> = (0..c0).filter(|&j| col_sum(j) > 0).collect();
+    rows.sort_by_key(|&i| std::cmp::Reverse(row_sum(i)));
+    cols.sort_by_key(|&j| std::cmp::Reverse(col_sum(j)));
+    let n: u64 = rows.iter().map(|&i| row_sum(i)).sum();
+    let (r, c) = (rows.len(), cols.len());
+    if r < 2 || c < 2 {
+        return Ok(FisherRxcResult {
+            p_value: 1.0,
+            table_probability: 1.0,
+            rows: r,
+            cols: c,
+            nodes_visited: 0,
+        });
+    }
+    let n_us = usize::try_from(n)
+        .map_err(|_| StatsError::invalid("table", n, "is too large a total for an exact test"))?;
+    let ln_fact: Vec<f64> = (0..=n_us).map(|k| ln_gamma(k as f64 + 1.0)).collect();
+    let x: Vec<Vec<u64>> = rows
+        .iter()
+        .map(|&i| cols.iter().map(|&j| table.counts[i][j]).collect())
+        .collect();
+    let row_sums: Vec<u64> = rows.iter().map(|&i| row_sum(i)).collect();
+    let col_sums: Vec<u64> = cols.iter().map(|&j| col_sum(j)).collect();
+    let lf = |k: u64| ln_fact[k as usize];
+    // log P(table) = K − Σ ln x_ij!
+    let k_const = row_sums.iter().map(|&v| lf(v)).sum::<f64>()
+        + col_sums.iter().map(|&v| lf(v)).sum::<f64>()
+        - lf(n);
+    let w_obs: f64 = x.iter().flatten().map(|&v| lf(v)).sum();
+    let mut net = Network {
+        ln_fact: &ln_fact,
+        col_sums: &col_sums,
+        bounds: std::collections::HashMap::new(),
+        nodes: 0,
+    };
+    // Tables with W ≥ W_obs − ln(1 + 1e-7) are no more probable than the observed one.
+    let threshold = w_obs - (1e-7f64).ln_1p();
+    let mut sorted = row_sums.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let p = net.tail(sorted, threshold, k_const)?;
+    Ok(FisherRxcResult {
+        p_value: p.min(1.0),
+        table_probability: (k_const - w_obs).exp(),
+        rows: r,
+        cols: c,
+        nodes_visited: net.nodes,
+    })
+}
+
+/// The enumeration of [`fisher_exact_rxc`]: a node is (next column, remaining row sums
+/// sorted in decreasing order); a path's weight is Σ ln x_ij! of the cells it fixed.
+struct Network<'a> {
+    ln_fact: &'a [f64],
+    col_sums: &'a [u64],
+    /// (column, remaining row sums) → (least, greatest) weight of the rest of a table.
+    bounds: std::collections::HashMap<(usize, Vec<u64>), (f64, f64)>,
+    nodes: u64,
+}
+
+impl Network<'_> {
+    fn lf(&self, k: u64) -> f64 {
+        self.ln_fact[k as usize]
+    }
+
+    fn visit(&mut self) -> Result<()> {
+        self.nodes += 1;
+        if self.nodes > FISHER_RXC_MAX_NODES {
+            return Err(StatsError::invalid(
+                "table",
+                "too many possible tables",
+                "is too large for the exact test; use the chi-square test",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Σ over the completions of exp(−weight): N'! / (Π r'_i! Π_{j ≥ k} c_j!), as a log.
+    fn ln_total(&self, k: usize, rem: &[u64]) -> f64 {
+        let n: u64 = rem.iter().sum();
+        self.lf(n)
+            - rem.iter().map(|&v| self.lf(v)).sum::<f64>()
+            - self.col_sums[k..].iter().map(|&v| self.lf(v)).sum::<f64>()
+    }
+
+    /// Calls `f` with every way to fill column `k` (cells bounded by the remaining row
+    /// sums), its weight Σ ln y_i!, and the remaining row sums after it (sorted).
+    fn columns(
+        &self,
+        k: usize,
+        rem: &[u64],
+        f: &mut dyn FnMut(f64, Vec<u64>) -> Result<()>,
+    ) -> Result<()> {
+        let r = rem.len();
+        let mut y = vec![0u64; r];
+        // Suffix capacities: how much rows i.. can still take.
+        let mut cap = vec![0u64; r + 1];
+        for i in (0..r).rev() {
+            cap[i] = cap[i + 1] + rem[i];
+        }
+        fn fill(
+            net: &Network,
+            i: usize,
+            left: u64,
+            rem: &[u64],
+            cap: &[u64],
+            y: &mut Vec<u64>,
+            f: &mut dyn FnMut(f64, Vec<u64>) -> Result<()>,
+        ) -> Result<()> {
+            let r = rem.len();
+            if i == r - 1 {
+                if left > rem[i] {
+                    return Ok(());
+                }
+                y[i] = left;
+                let w: f64 = y.iter().map(|&v| net.lf(v)).sum();
+                let mut next: Vec<u64> = rem.iter().zip(y.iter()).map(|(a, b)| a - b).collect();
+                next.sort_unstable_by(|a, b| b.cmp(a));
+                return f(w, next);
+            }
+            // Row i takes v; rows i+1.. must be able to take the rest.
+            let lo = left.saturating_sub(cap[i + 1]);
+            let hi = left.min(rem[i]);
+            for v in lo..=hi {
+                y[i] = v;
+                fill(net, i + 1, left - v, rem, cap, y, f)?;
+            }
+            Ok(())
+        }
+        fill(self, 0, self.col_sums[k], rem, &cap, &mut y, f)
+    }
+
+    /// (least, greatest) weight over the completions from node (k, rem).
+    fn bounds(&mut self, k: usize, rem: &[u64]) -> Result<(f64, f64)> {
+        let last = self.col_sums.len() - 1;
+        if k == last {
+            let w: f64 = rem.iter().map(|&v| self.lf(v)).sum();
+            return Ok((w, w));
+        }
+        if let Some(&b) = self.bounds.get(&(k, rem.to_vec())) {
+            return Ok(b);
+        }
+        let mut children = Vec::new();
+        self.columns(k, rem, &mut |w, next| {
+            children.push((w, next));
+            Ok(())
+        })?;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (w, next) in children {
+            self.visit()?;
+            let (a, b) = self.bounds(k + 1, &next)?;
+            lo = lo.min(w + a);
+            hi = hi.max(w + b);
+        }
+        self.bounds.insert((k, rem.to_vec()), (lo, hi));
+        Ok((lo, hi))
+    }
+
+    /// Σ P over the tables whose weight reaches `threshold`, stage by stage (column by
+    /// column). Partial tables that reach the same node with the same weight (up to 1e-9,
+    /// far below the test's 1e-7 tolerance) are merged and counted, as in the network
+    /// algorithm; at each node the bounds decide a path's completions in one step when all
+    /// or none of them count. Ordered maps keep the summation order fixed.
+    fn tail(&mut self, rows: Vec<u64>, threshold: f64, k_const: f64) -> Result<f64> {
+        use std::collections::BTreeMap;
+        type Paths = BTreeMap<i64, (f64, f64)>;
+        let key = |w: f64| (w * 1e9).round() as i64;
+        let mut stage: BTreeMap<Vec<u64>, Paths> = BTreeMap::new();
+        stage.entry(rows).or_default().insert(0, (0.0, 1.0));
+        let mut p = 0.0;
+        for k in 0..self.col_sums.len() {
+            let mut next: BTreeMap<Vec<u64>, Paths> = BTreeMap::new();
+            for (rem, paths) in stage {
+                let (lo, hi) = self.bounds(k, &rem)?;
+                let ln_total = self.ln_total(k, &rem);
+                let mut open = Vec::new();
+                for (w, count) in paths.into_values() {
+                    self.visit()?;
+                    if w + lo >= threshold {
+                        // Every completion counts: their sum is closed-form.
+                        p += count * (k_const - w + ln_total).exp();
+                    } else if w + hi >= threshold {
+                        open.push((w, count));
+                    }
+                }
+                // At the last column lo = hi, so no path stays open there.
+                if open.is_empty() {
+                    continue;
+                }
+                let mut children = Vec::new();
+                self.columns(k, &rem, &mut |wc, child| {
+                    children.push((wc, child));
+                    Ok(())
+                })?;
+                for (wc, child) in children {
+                    let slot = next.entry(child).or_default();
+                    for &(w, count) in &open {
+                        let e = slot.entry(key(w + wc)).or_insert((w + wc, 0.0));
+                        e.1 += count;
+                    }
+                }
+            }
+            stage = next;
+        }
+        Ok(p)
+    }
 }
