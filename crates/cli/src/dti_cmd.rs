@@ -30,9 +30,10 @@ use crate::provenance::Provenance;
 #[derive(Debug, Subcommand)]
 pub enum DtiCommand {
     /// Fit diffusion tensors and write FA, MD, AD, RD, L1-L3, V1, colour FA, mode and the
-    /// tensor (FSL order) as .nii.gz with the input affine, plus dti_summary.json.
+    /// tensor (FSL order) as .nii.gz with the input affine, the QC maps (status flags; outlier
+    /// counts for the robust methods) and dti_summary.json; --maps picks a subset.
     #[command(
-        after_help = "Example:\n  evidentia dti fit --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --method wls --out fit\n\nV1 and the tensor are in the frame of the bvec file (FSL's image frame), as FSL dtifit."
+        after_help = "Examples:\n  evidentia dti fit --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --method wls --out fit\n  evidentia dti fit --dwi dwi.nii.gz --bval dwi.bval --bvec dwi.bvec --mask mask.nii.gz --maps fa,md --out fit\n\nV1 and the tensor are in the frame of the bvec file (FSL's image frame), as FSL dtifit.\nMethods: Basser et al. (1994) OLS; Chung et al. (2006) and DIPY's wls_fit_tensor; Chang et al. (2005) RESTORE."
     )]
     Fit(FitArgs),
     /// Brain mask by median filter and Otsu threshold on the mean b0 (DIPY's median_otsu).
