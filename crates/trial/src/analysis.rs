@@ -546,8 +546,10 @@ fn category_levels<'a>(
     levels
 }
 
-/// Chi-square, or Fisher's exact test when more than 20% of the expected counts are
-/// below 5 (Cochran 1954); levels observed in neither arm are left out.
+/// Chi-square, or an exact test when more than 20% of the expected counts are below 5
+/// (Cochran 1954): Fisher's for 2×2 tables, Fisher–Freeman–Halton's for larger ones
+/// (chi-square again, flagged, if the table is too large to enumerate); levels observed
+/// in neither arm are left out.
 fn categorical_test(counts: &[Vec<u64>], alpha: f64, ctx: &str) -> TrialResult<Option<TestUsed>> {
     let ncol = counts.first().map_or(0, Vec::len);
     let keep: Vec<usize> = (0..ncol)
@@ -576,10 +578,24 @@ fn categorical_test(counts: &[Vec<u64>], alpha: f64, ctx: &str) -> TrialResult<O
             reason: format!("{why} (> 20%)"),
         }));
     }
+    let mut too_large = false;
+    if sparse {
+        match contingency::fisher_exact_rxc(&table) {
+            Ok(f) => {
+                return Ok(Some(TestUsed {
+                    test: "Fisher–Freeman–Halton exact test".into(),
+                    statistic: f64::NAN,
+                    p_value: f.p_value,
+                    reason: format!("{why} (> 20%)"),
+                }));
+            }
+            Err(_) => too_large = true,
+        }
+    }
     let c = contingency::chi_square(&table, false).map_err(stats_err(ctx))?;
-    let reason = if sparse {
+    let reason = if too_large {
         format!(
-            "{why} (> 20%), but Fisher's exact test is available for 2×2 tables only: Pearson chi-square reported, interpret with caution"
+            "{why} (> 20%), but the table is too large for the exact test: Pearson chi-square reported, interpret with caution"
         )
     } else {
         format!("{why} (≤ 20%)")
@@ -1500,5 +1516,35 @@ fn consort(ds: &TrialDataset, plan: &AnalysisPlan, arms: &[String; 2]) -> Consor
         exclusion_reasons,
         randomized: arms_out.iter().map(|a| a.randomized).sum(),
         arms: arms_out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_tables_get_an_exact_test() {
+        // Expected counts 7, 6, 6.5, 2.5 per arm: 2 of 8 below 5 (> 20%). The exact rational
+        // p of tools/reference/make_fisher_rxc.py ("2x4_gmfcs_like").
+        let t = categorical_test(&[vec![5, 8, 6, 3], vec![9, 4, 7, 2]], 0.05, "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.test, "Fisher–Freeman–Halton exact test");
+        assert!((t.p_value - 0.470107555317).abs() < 1e-11, "{}", t.p_value);
+        // 2×2 sparse: Fisher's test; not sparse: chi-square.
+        let t = categorical_test(&[vec![3, 1], vec![1, 3]], 0.05, "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.test, "Fisher's exact test");
+        let t = categorical_test(&[vec![20, 25, 30], vec![22, 18, 35]], 0.05, "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.test, "Pearson chi-square test");
+        // A level seen in neither arm is left out.
+        let t = categorical_test(&[vec![5, 0, 8, 6, 3], vec![9, 0, 4, 7, 2]], 0.05, "x")
+            .unwrap()
+            .unwrap();
+        assert!((t.p_value - 0.470107555317).abs() < 1e-11);
     }
 }
