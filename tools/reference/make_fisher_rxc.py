@@ -83,6 +83,8 @@ CASES = {
     "4x2": [[6, 1], [2, 5], [3, 3], [0, 4]],
     "2x2": [[3, 1], [1, 3]],
     "strong_3x3": [[8, 0, 0], [0, 7, 1], [0, 1, 6]],
+    # GMFCS II/III/IV/V by arm in Table 1 of the CP trial (shared/seeds/000_*).
+    "cp_trial_gmfcs": [[4, 4, 11, 17], [5, 7, 10, 14]],
 }
 
 out = {

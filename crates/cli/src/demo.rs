@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use evidentia_stats::Alternative;
-use evidentia_stats::contingency::{ContingencyTable, chi_square, fisher_exact};
+use evidentia_stats::contingency::{ContingencyTable, chi_square, fisher_exact, fisher_exact_rxc};
 use evidentia_stats::ttest::{RoundedSummary, Variance, summary_p_range};
 use serde::Serialize;
 
@@ -210,6 +210,7 @@ fn categorical(
         .map_err(CliError::stats(format!("Table 1, {row}")))?;
     let ctx = || CliError::stats(format!("Table 1, {row}"));
     let pearson = chi_square(&table, false).map_err(ctx())?;
+    // Fisher's exact test for 2×2, Fisher–Freeman–Halton's for larger tables.
     let fisher = if table.is_2x2() {
         Some(
             fisher_exact(&table, Alternative::TwoSided, 0.95)
@@ -217,7 +218,7 @@ fn categorical(
                 .p_value,
         )
     } else {
-        None
+        Some(fisher_exact_rxc(&table).map_err(ctx())?.p_value)
     };
     let yates = if table.is_2x2() {
         Some(chi_square(&table, true).map_err(ctx())?.p_value)
@@ -376,13 +377,19 @@ fn render(d: &Demo) -> String {
                 "NOT REPRODUCED"
             }
         ));
-        if let (Some(y), Some(f)) = (r.yates_p, r.fisher_p) {
-            s.push_str(&format!(
+        match (r.yates_p, r.fisher_p) {
+            (Some(y), Some(f)) => s.push_str(&format!(
                 "{:<42} (Yates p = {}, Fisher p = {})\n",
                 "",
                 fmt_p(y),
                 fmt_p(f)
-            ));
+            )),
+            (None, Some(f)) => s.push_str(&format!(
+                "{:<42} (Fisher–Freeman–Halton exact p = {})\n",
+                "",
+                fmt_p(f)
+            )),
+            _ => {}
         }
         if let Some(n) = &r.note {
             s.push_str(&format!("{:<42} note: {n}\n", ""));

@@ -34,6 +34,11 @@ fn demo_recomputes_table_1() {
     assert_eq!(age["reproduced"], false);
     // Gender 17/19 vs 15/21: scipy chi2_contingency(correction=False) p = 0.6352562959972484.
     assert!((rows[0]["recomputed_p"].as_f64().unwrap() - 0.6352562959972484).abs() < 1e-10);
+    // GMFCS II-V, 4/4/11/17 vs 5/7/10/14: the exact Fisher–Freeman–Halton p by enumeration
+    // (tools/reference/make_fisher_rxc.py, "cp_trial_gmfcs").
+    let gmfcs = &rows[4];
+    assert_eq!(gmfcs["row"], "GMFCS");
+    assert!((gmfcs["fisher_p"].as_f64().unwrap() - 0.788951915856).abs() < 1e-11);
     assert_eq!(
         v["provenance"]["inputs"][0]["path"],
         "embedded:cp_trial_table1.csv"
