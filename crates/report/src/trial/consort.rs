@@ -260,3 +260,133 @@ pub fn consort_svg(c: &Consort) -> Result<String, ReportError> {
     let bottom = top - VGAP;
     Ok(svg.finish(right + MARGIN, bottom + MARGIN))
 }
+
+#[cfg(test)]
+mod tests {
+    use evidentia_trial::analysis::ConsortArm;
+
+    use super::*;
+    use crate::trial::test_support::{cp_results, rects, text_boxes};
+
+    /// Three arms, long reasons that must wrap, markup characters in names.
+    fn three_arms() -> Consort {
+        let arm = |name: &str, k: usize| ConsortArm {
+            arm: name.into(),
+            randomized: 20 + k,
+            received: 19 + k,
+            lost_to_follow_up: k,
+            discontinued: 1,
+            reasons: vec![
+                (
+                    "moved abroad and could not be reached by the study team despite three letters"
+                        .into(),
+                    k,
+                ),
+                ("withdrew consent <after dosing>".into(), 1),
+            ],
+            analysed: 18,
+        };
+        Consort {
+            assessed: Some(1200),
+            excluded: Some(1137),
+            exclusion_reasons: vec![
+                ("did not meet inclusion criteria".into(), 1000),
+                (
+                    "declined to participate after the information visit with the family".into(),
+                    137,
+                ),
+            ],
+            randomized: 63,
+            arms: vec![arm("Control", 0), arm("Low dose", 1), arm("High dose & co", 2)],
+        }
+    }
+
+    /// Every text lies inside a box or stage strip; every box holds text; boxes do not overlap.
+    fn assert_text_fits(svg: &str) {
+        let boxes = rects(svg, BOX_CLASS);
+        let frames: Vec<[f64; 4]> = boxes.iter().chain(&rects(svg, STAGE_CLASS)).copied().collect();
+        let inside = |b: &[f64; 4], r: &[f64; 4]| {
+            b[0] >= r[0] + 1.0 && b[2] <= r[0] + r[2] - 1.0 && b[1] >= r[1] && b[3] <= r[1] + r[3]
+        };
+        let texts = text_boxes(svg);
+        for (t, b) in &texts {
+            assert!(frames.iter().any(|r| inside(b, r)), "'{t}' {b:?} is in no box");
+        }
+        for (i, r) in boxes.iter().enumerate() {
+            assert!(texts.iter().any(|(_, b)| inside(b, r)), "box {r:?} is empty");
+            for s in &boxes[i + 1..] {
+                let apart = r[0] + r[2] <= s[0]
+                    || s[0] + s[2] <= r[0]
+                    || r[1] + r[3] <= s[1]
+                    || s[1] + s[3] <= r[1];
+                assert!(apart, "boxes {r:?} and {s:?} overlap");
+            }
+        }
+    }
+
+    /// The text of every line in document order, markup unescaped.
+    fn lines(svg: &str) -> Vec<String> {
+        text_boxes(svg).into_iter().map(|(t, _)| t).collect()
+    }
+
+    #[test]
+    fn boxes_hold_the_counts_of_the_consort_struct() {
+        let c = cp_results().consort;
+        let svg = consort_svg(&c).unwrap();
+        let text = lines(&svg);
+        let has = |s: String| {
+            let s = s.replace("(n = ", "(n\u{a0}=\u{a0}");
+            assert!(text.contains(&s), "{s:?} not among {text:?}");
+        };
+        has(format!("Assessed for eligibility (n = {})", c.assessed.unwrap()));
+        has(format!("Excluded (n = {})", c.excluded.unwrap()));
+        for (r, k) in &c.exclusion_reasons {
+            has(format!("{r} (n = {k})"));
+        }
+        has(format!("Randomized (n = {})", c.randomized));
+        for a in &c.arms {
+            has(format!("Allocated to {} (n = {})", a.arm, a.randomized));
+            has(format!("Received allocated intervention (n = {})", a.received));
+            has(format!("Lost to follow-up (n = {})", a.lost_to_follow_up));
+            has(format!("Discontinued (n = {})", a.discontinued));
+            for (r, k) in &a.reasons {
+                has(format!("{r} (n = {k})"));
+            }
+            has(format!("Analysed (n = {})", a.analysed));
+        }
+        // Two boxes for enrolment, one for randomisation, three per arm.
+        assert_eq!(svg.matches("class=\"consort-box\"").count(), 3 + 3 * c.arms.len());
+        assert_eq!(svg.matches("class=\"consort-stage\"").count(), 4);
+        assert_text_fits(&svg);
+    }
+
+    #[test]
+    fn long_reasons_wrap_inside_their_boxes() {
+        let c = three_arms();
+        let svg = consort_svg(&c).unwrap();
+        assert_text_fits(&svg);
+        assert!(svg.contains("withdrew consent &lt;after dosing&gt;"));
+        assert!(svg.contains("High dose &amp; co"));
+        // The long reason is split over lines: no single line holds all of it.
+        let text = lines(&svg);
+        assert!(!text.iter().any(|l| l.contains("moved abroad") && l.contains("letters")));
+        assert!(text.iter().any(|l| l.contains("letters (n\u{a0}=\u{a0}2)")));
+        assert!(text.contains(&"Assessed for eligibility (n\u{a0}=\u{a0}1,200)".to_string()));
+        assert_eq!(svg.matches("class=\"consort-box\"").count(), 3 + 9);
+    }
+
+    #[test]
+    fn without_screening_the_flow_starts_at_randomisation() {
+        let mut c = three_arms();
+        c.assessed = None;
+        c.excluded = None;
+        let svg = consort_svg(&c).unwrap();
+        assert!(!svg.contains("Assessed for eligibility"));
+        assert_eq!(svg.matches("class=\"consort-box\"").count(), 1 + 9);
+        assert_text_fits(&svg);
+        c.arms.truncate(1);
+        assert_text_fits(&consort_svg(&c).unwrap());
+        c.arms.clear();
+        assert!(matches!(consort_svg(&c), Err(ReportError::Empty { .. })));
+    }
+}

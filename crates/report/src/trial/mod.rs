@@ -163,3 +163,71 @@ pub fn write_report(r: &TrialResults, out: &Path) -> Result<Vec<PathBuf>, Report
     }
     Ok(written)
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::PathBuf;
+
+    use evidentia_trial::AnalysisPlan;
+    use evidentia_trial::analysis::{self, TrialResults};
+    use evidentia_trial::simulate::{Design, simulate};
+    use resvg::usvg;
+
+    /// The simulated cerebral-palsy trial (seed 11) analysed by its example plan.
+    pub fn cp_results() -> TrialResults {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cp-rct/plan.toml");
+        let plan = AnalysisPlan::load(&p).unwrap();
+        let ds = simulate(Design::CpRct, 11).unwrap();
+        analysis::analyze(&ds, &plan).unwrap()
+    }
+
+    /// Every text element of `svg` as laid out by usvg with the bundled font: (text, [left, top,
+    /// right, bottom]) in canvas units.
+    pub fn text_boxes(svg: &str) -> Vec<(String, [f64; 4])> {
+        fn walk(g: &usvg::Group, out: &mut Vec<(String, [f64; 4])>) {
+            for node in g.children() {
+                match node {
+                    usvg::Node::Group(g) => walk(g, out),
+                    usvg::Node::Text(t) => {
+                        let b = t.abs_bounding_box();
+                        let text = t.chunks().iter().map(|c| c.text()).collect();
+                        out.push((
+                            text,
+                            [b.left(), b.top(), b.right(), b.bottom()].map(f64::from),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let tree = usvg::Tree::from_str(svg, &crate::png::options()).unwrap();
+        let mut out = Vec::new();
+        walk(tree.root(), &mut out);
+        out
+    }
+
+    /// `(x, y, width, height)` of the rectangles with `class`.
+    pub fn rects(svg: &str, class: &str) -> Vec<[f64; 4]> {
+        let attr = |a| crate::forest::attrs_of(svg, class, a);
+        let (x, y, w, h) = (attr("x"), attr("y"), attr("width"), attr("height"));
+        assert_eq!(x.len(), w.len());
+        (0..x.len()).map(|i| [x[i], y[i], w[i], h[i]]).collect()
+    }
+
+    #[test]
+    #[ignore = "writes the example figures to /tmp for viewing"]
+    fn render_examples() {
+        let r = cp_results();
+        let dir = std::env::temp_dir().join("evidentia-trial-figures");
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = super::consort_svg(&r.consort).unwrap();
+        std::fs::write(dir.join("consort.svg"), &c).unwrap();
+        std::fs::write(dir.join("consort.png"), crate::svg_to_png(&c, 2.0).unwrap()).unwrap();
+        for t in &r.trajectories {
+            let s = super::trajectory_svg(t).unwrap();
+            let png = crate::svg_to_png(&s, 2.0).unwrap();
+            std::fs::write(dir.join(format!("{}.png", t.outcome)), png).unwrap();
+            std::fs::write(dir.join(format!("{}.svg", t.outcome)), s).unwrap();
+        }
+    }
+}

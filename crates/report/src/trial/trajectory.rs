@@ -128,7 +128,7 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
         placed.push((x, row, label));
     }
     let label_rows = row_ends.len().max(1) as f64;
-    let x_title_y = bottom + 16.0 + 13.0 * label_rows + 4.0;
+    let x_title_y = bottom + 18.0 + 13.0 * label_rows + 4.0;
 
     // Legend to the right of the plot.
     let legend_x = plot_x + PLOT_W + 18.0;
@@ -165,7 +165,7 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
         svg.line(*x, bottom, *x, bottom + 4.0, "#000000", 0.8, None);
         svg.text(
             *x,
-            bottom + 16.0 + 13.0 * *row as f64,
+            bottom + 18.0 + 13.0 * *row as f64,
             label,
             label_style.anchor(Anchor::Middle),
         );
@@ -223,4 +223,135 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
 
 fn title(t: &Trajectory) -> String {
     format!("{} (mean ± SEM)", t.label)
+}
+
+#[cfg(test)]
+mod tests {
+    use evidentia_trial::analysis::TrajectoryPoint;
+
+    use super::*;
+    use crate::trial::test_support::{cp_results, text_boxes};
+
+    fn point(visit: &str, time: f64, mean: f64, sem: f64) -> TrajectoryPoint {
+        TrajectoryPoint {
+            visit: visit.into(),
+            time,
+            n: 10,
+            mean,
+            sem,
+        }
+    }
+
+    /// Visits crowded at the start of follow-up, long labels and three arms.
+    fn crowded() -> Trajectory {
+        let visits = [
+            ("Screening & baseline", 0.0),
+            ("Day 7", 0.25),
+            ("Month 1", 1.0),
+            ("Month 2", 2.0),
+            ("Month 12 <final>", 12.0),
+        ];
+        let arm = |shift: f64| {
+            visits
+                .iter()
+                .enumerate()
+                .map(|(i, (v, t))| point(v, *t, 0.41 + shift + 0.01 * i as f64, 0.004))
+                .collect::<Vec<_>>()
+        };
+        Trajectory {
+            outcome: "fa".into(),
+            label: "Fractional anisotropy of the posterior thalamic radiation".into(),
+            unit: "FA".into(),
+            arms: vec![
+                ("Control".into(), arm(0.0)),
+                ("Low dose".into(), arm(0.02)),
+                ("High dose UC-MSC".into(), arm(0.04)),
+            ],
+        }
+    }
+
+    /// No two texts overlap and every text lies inside the canvas.
+    fn assert_text_fits(svg: &str) {
+        let boxes = text_boxes(svg);
+        let attr = |name: &str| -> f64 {
+            let key = format!(" {name}=\"");
+            let start = svg.find(&key).unwrap() + key.len();
+            svg[start..start + svg[start..].find('"').unwrap()]
+                .parse()
+                .unwrap()
+        };
+        let (w, h) = (attr("width"), attr("height"));
+        assert!(!boxes.is_empty());
+        for (i, (t, b)) in boxes.iter().enumerate() {
+            assert!(
+                b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w && b[3] <= h,
+                "{t} {b:?} outside {w} x {h}"
+            );
+            for (u, c) in &boxes[i + 1..] {
+                let apart = b[2] <= c[0] || c[2] <= b[0] || b[3] <= c[1] || c[3] <= b[1];
+                assert!(apart, "'{t}' {b:?} overlaps '{u}' {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_fits_and_crowded_visit_labels_drop_a_line() {
+        for t in cp_results().trajectories.iter().chain([&crowded()]) {
+            let svg = trajectory_svg(t).unwrap();
+            assert_text_fits(&svg);
+            assert_eq!(
+                svg.matches("class=\"trajectory-point\"").count(),
+                t.arms.iter().map(|(_, p)| p.len()).sum::<usize>(),
+                "{}",
+                t.outcome
+            );
+        }
+        let svg = trajectory_svg(&crowded()).unwrap();
+        assert!(svg.contains("Month 12 &lt;final&gt;"));
+        // Day 7 and Month 1 sit too close to the first label: they drop below it.
+        let label_y = |label: &str| -> f64 {
+            let line = svg.lines().find(|l| l.contains(&format!(">{label}<"))).unwrap();
+            let start = line.find(" y=\"").unwrap() + 4;
+            line[start..start + line[start..].find('"').unwrap()]
+                .parse()
+                .unwrap()
+        };
+        assert!(label_y("Day 7") > label_y("Screening &amp; baseline"));
+        assert_eq!(label_y("Month 12 &lt;final&gt;"), label_y("Screening &amp; baseline"));
+    }
+
+    #[test]
+    fn value_ticks_are_round_and_cover_every_error_bar() {
+        let t = crowded();
+        let svg = trajectory_svg(&t).unwrap();
+        // Means 0.41 to 0.49 ± 0.004: ticks 0.4 to 0.5 in steps of 0.02.
+        for tick in ["0.4", "0.42", "0.44", "0.46", "0.48", "0.5"] {
+            assert!(svg.contains(&format!(">{tick}</text>")), "{tick}");
+        }
+        assert!(!svg.contains(">0.38</text>") && !svg.contains(">0.52</text>"));
+    }
+
+    #[test]
+    fn bad_points_are_errors_and_no_points_draw_an_empty_frame() {
+        let mut t = crowded();
+        t.arms[1].1[2].mean = f64::NAN;
+        assert!(matches!(
+            trajectory_svg(&t),
+            Err(ReportError::NonFinite { field: "mean", .. })
+        ));
+        let mut t = crowded();
+        t.arms[0].1[0].sem = -1.0;
+        assert!(matches!(
+            trajectory_svg(&t),
+            Err(ReportError::Invalid { .. })
+        ));
+        let mut t = crowded();
+        t.arms.iter_mut().for_each(|(_, p)| p.clear());
+        let svg = trajectory_svg(&t).unwrap();
+        assert!(svg.contains("No observed values"));
+        assert_text_fits(&svg);
+        // One visit, one value: a flat range still gets an axis.
+        t.arms[0].1.push(point("T0", 0.0, 5.0, 0.0));
+        assert_text_fits(&trajectory_svg(&t).unwrap());
+    }
 }
