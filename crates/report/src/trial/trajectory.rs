@@ -89,10 +89,12 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
         .map(|v| tick_style.width(&scale::tick_label(*v)))
         .fold(0.0, f64::max);
     let unit_w = if t.unit.is_empty() { 0.0 } else { 18.0 };
-    let first_half = visits
-        .first()
-        .map_or(0.0, |(_, l)| label_style.width(l) / 2.0);
-    let plot_x = (MARGIN + unit_w + tick_w + 8.0).max(MARGIN + first_half - PLOT_W * 0.06 / 1.12);
+    // The first visit label, centred on its visit, must not stick out to the left.
+    let first_overhang = visits.first().map_or(0.0, |(time, l)| {
+        let inset = PLOT_W * (time - (t_lo - pad)) / (t_hi - t_lo + 2.0 * pad);
+        label_style.width(l) / 2.0 - inset
+    });
+    let plot_x = (MARGIN + unit_w + tick_w + 8.0).max(MARGIN + first_overhang);
     let title_y = MARGIN + 13.0;
     let plot_y = title_y + 16.0;
     let x_axis = Axis {
