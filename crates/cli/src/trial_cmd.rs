@@ -300,10 +300,11 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
             let res = evidentia_trial::analysis::analyze_files(&a.data, &a.plan)
                 .map_err(trial_err(&a.data))?;
             prov.seed = res.provenance.seed;
-            let files = evidentia_report::trial::write_report(&res, &a.out).map_err(|e| match e {
-                ReportError::Trial(e) => trial_err(&a.out)(e),
-                other => CliError::Output(format!("writing the report: {other}")),
-            })?;
+            let files =
+                evidentia_report::trial::write_report(&res, &a.out).map_err(|e| match e {
+                    ReportError::Trial(e) => trial_err(&a.out)(e),
+                    other => CliError::Output(format!("writing the report: {other}")),
+                })?;
             let primary = res.primary_lines();
             emit(
                 &AnalyzeOutput {

@@ -96,7 +96,11 @@ fn report_html_is_offline_and_holds_every_table_and_figure() {
     assert_eq!(sorted, on_disk);
     // The figures: an SVG and a PNG for the CONSORT flow and for each outcome.
     let mut stems = vec!["figure_consort".to_string()];
-    stems.extend(res.trajectories.iter().map(|t| format!("figure_{}", t.outcome)));
+    stems.extend(
+        res.trajectories
+            .iter()
+            .map(|t| format!("figure_{}", t.outcome)),
+    );
     for stem in &stems {
         let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
         let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
@@ -123,7 +127,12 @@ fn figures_parse_render_and_repeat_byte_for_byte() {
     let mut svgs = vec![consort_svg(&res.consort).unwrap()];
     svgs.extend(res.trajectories.iter().map(|t| trajectory_svg(t).unwrap()));
     let mut second = vec![consort_svg(&again.consort).unwrap()];
-    second.extend(again.trajectories.iter().map(|t| trajectory_svg(t).unwrap()));
+    second.extend(
+        again
+            .trajectories
+            .iter()
+            .map(|t| trajectory_svg(t).unwrap()),
+    );
     assert_eq!(svgs, second);
     for svg in &svgs {
         usvg::Tree::from_str(svg, &usvg::Options::default()).expect("usvg parses the SVG");
@@ -134,7 +143,11 @@ fn figures_parse_render_and_repeat_byte_for_byte() {
     }
     // Each trajectory has its outcome's label as title and one dot per arm and visit.
     for (t, svg) in res.trajectories.iter().zip(&svgs[1..]) {
-        assert!(svg.contains(&format!("{} (mean ± SEM)", t.label)), "{}", t.outcome);
+        assert!(
+            svg.contains(&format!("{} (mean ± SEM)", t.label)),
+            "{}",
+            t.outcome
+        );
         let points: usize = t.arms.iter().map(|(_, p)| p.len()).sum();
         assert_eq!(svg.matches("class=\"trajectory-point\"").count(), points);
     }
@@ -162,7 +175,10 @@ fn a_bad_figure_writes_nothing_and_an_unwritable_directory_is_an_io_error() {
         write_report(&res, &out),
         Err(ReportError::NonFinite { field: "sem", .. })
     ));
-    assert!(!out.exists(), "nothing may be written for a figure that fails");
+    assert!(
+        !out.exists(),
+        "nothing may be written for a figure that fails"
+    );
     assert!(report_html(&res).is_err());
 
     // A plain file where the output directory should be.

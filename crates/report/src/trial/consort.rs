@@ -91,7 +91,10 @@ pub fn consort_svg(c: &Consort) -> Result<String, ReportError> {
                 ),
             ];
             let mut follow_up = vec![
-                (format!("Lost to follow-up {}", n(a.lost_to_follow_up)), false),
+                (
+                    format!("Lost to follow-up {}", n(a.lost_to_follow_up)),
+                    false,
+                ),
                 (format!("Discontinued {}", n(a.discontinued)), false),
             ];
             if !a.reasons.is_empty() {
@@ -297,23 +300,37 @@ mod tests {
                 ),
             ],
             randomized: 63,
-            arms: vec![arm("Control", 0), arm("Low dose", 1), arm("High dose & co", 2)],
+            arms: vec![
+                arm("Control", 0),
+                arm("Low dose", 1),
+                arm("High dose & co", 2),
+            ],
         }
     }
 
     /// Every text lies inside a box or stage strip; every box holds text; boxes do not overlap.
     fn assert_text_fits(svg: &str) {
         let boxes = rects(svg, BOX_CLASS);
-        let frames: Vec<[f64; 4]> = boxes.iter().chain(&rects(svg, STAGE_CLASS)).copied().collect();
+        let frames: Vec<[f64; 4]> = boxes
+            .iter()
+            .chain(&rects(svg, STAGE_CLASS))
+            .copied()
+            .collect();
         let inside = |b: &[f64; 4], r: &[f64; 4]| {
             b[0] >= r[0] + 1.0 && b[2] <= r[0] + r[2] - 1.0 && b[1] >= r[1] && b[3] <= r[1] + r[3]
         };
         let texts = text_boxes(svg);
         for (t, b) in &texts {
-            assert!(frames.iter().any(|r| inside(b, r)), "'{t}' {b:?} is in no box");
+            assert!(
+                frames.iter().any(|r| inside(b, r)),
+                "'{t}' {b:?} is in no box"
+            );
         }
         for (i, r) in boxes.iter().enumerate() {
-            assert!(texts.iter().any(|(_, b)| inside(b, r)), "box {r:?} is empty");
+            assert!(
+                texts.iter().any(|(_, b)| inside(b, r)),
+                "box {r:?} is empty"
+            );
             for s in &boxes[i + 1..] {
                 let apart = r[0] + r[2] <= s[0]
                     || s[0] + s[2] <= r[0]
@@ -338,7 +355,10 @@ mod tests {
             let s = s.replace("(n = ", "(n\u{a0}=\u{a0}");
             assert!(text.contains(&s), "{s:?} not among {text:?}");
         };
-        has(format!("Assessed for eligibility (n = {})", c.assessed.unwrap()));
+        has(format!(
+            "Assessed for eligibility (n = {})",
+            c.assessed.unwrap()
+        ));
         has(format!("Excluded (n = {})", c.excluded.unwrap()));
         for (r, k) in &c.exclusion_reasons {
             has(format!("{r} (n = {k})"));
@@ -346,7 +366,10 @@ mod tests {
         has(format!("Randomized (n = {})", c.randomized));
         for a in &c.arms {
             has(format!("Allocated to {} (n = {})", a.arm, a.randomized));
-            has(format!("Received allocated intervention (n = {})", a.received));
+            has(format!(
+                "Received allocated intervention (n = {})",
+                a.received
+            ));
             has(format!("Lost to follow-up (n = {})", a.lost_to_follow_up));
             has(format!("Discontinued (n = {})", a.discontinued));
             for (r, k) in &a.reasons {
@@ -355,7 +378,10 @@ mod tests {
             has(format!("Analysed (n = {})", a.analysed));
         }
         // Two boxes for enrolment, one for randomisation, three per arm.
-        assert_eq!(svg.matches("class=\"consort-box\"").count(), 3 + 3 * c.arms.len());
+        assert_eq!(
+            svg.matches("class=\"consort-box\"").count(),
+            3 + 3 * c.arms.len()
+        );
         assert_eq!(svg.matches("class=\"consort-stage\"").count(), 4);
         assert_text_fits(&svg);
     }
@@ -369,7 +395,11 @@ mod tests {
         assert!(svg.contains("High dose &amp; co"));
         // The long reason is split over lines: no single line holds all of it.
         let text = lines(&svg);
-        assert!(!text.iter().any(|l| l.contains("moved abroad") && l.contains("letters")));
+        assert!(
+            !text
+                .iter()
+                .any(|l| l.contains("moved abroad") && l.contains("letters"))
+        );
         assert!(text.iter().any(|l| l.contains("letters (n\u{a0}=\u{a0}2)")));
         assert!(text.contains(&"Assessed for eligibility (n\u{a0}=\u{a0}1,200)".to_string()));
         assert_eq!(svg.matches("class=\"consort-box\"").count(), 3 + 9);

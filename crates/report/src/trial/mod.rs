@@ -93,16 +93,16 @@ fn html(r: &TrialResults, figures: &[(String, String)]) -> String {
     for t in &tables(r) {
         s.push_str(&table_html(t));
     }
-    s.push_str("<section id=\"figures\">\n<h2>Figures</h2>\n<h3>Figure 1. CONSORT flow diagram</h3>\n");
+    s.push_str(
+        "<section id=\"figures\">\n<h2>Figures</h2>\n<h3>Figure 1. CONSORT flow diagram</h3>\n",
+    );
     let mut rest = figures.iter();
     if let Some((_, consort)) = rest.next() {
         s.push_str("<figure>\n");
         s.push_str(consort);
         s.push_str("</figure>\n");
     }
-    s.push_str(
-        "<h3>Figure 2. Outcomes by visit and arm (mean ± SEM, observed values)</h3>\n",
-    );
+    s.push_str("<h3>Figure 2. Outcomes by visit and arm (mean ± SEM, observed values)</h3>\n");
     for (_, svg) in rest {
         s.push_str("<figure>\n");
         s.push_str(svg);

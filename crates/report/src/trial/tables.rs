@@ -303,4 +303,3 @@ pub fn to_csv(t: &Table) -> String {
     }
     s
 }
-

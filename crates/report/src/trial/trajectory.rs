@@ -162,7 +162,15 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
         );
     }
     svg.line(plot_x, plot_y, plot_x, bottom, "#000000", 0.8, None);
-    svg.line(plot_x, bottom, plot_x + PLOT_W, bottom, "#000000", 0.8, None);
+    svg.line(
+        plot_x,
+        bottom,
+        plot_x + PLOT_W,
+        bottom,
+        "#000000",
+        0.8,
+        None,
+    );
     for (x, row, label) in &placed {
         svg.line(*x, bottom, *x, bottom + 4.0, "#000000", 0.8, None);
         svg.text(
@@ -312,14 +320,20 @@ mod tests {
         assert!(svg.contains("Month 12 &lt;final&gt;"));
         // Day 7 and Month 1 sit too close to the first label: they drop below it.
         let label_y = |label: &str| -> f64 {
-            let line = svg.lines().find(|l| l.contains(&format!(">{label}<"))).unwrap();
+            let line = svg
+                .lines()
+                .find(|l| l.contains(&format!(">{label}<")))
+                .unwrap();
             let start = line.find(" y=\"").unwrap() + 4;
             line[start..start + line[start..].find('"').unwrap()]
                 .parse()
                 .unwrap()
         };
         assert!(label_y("Day 7") > label_y("Screening &amp; baseline"));
-        assert_eq!(label_y("Month 12 &lt;final&gt;"), label_y("Screening &amp; baseline"));
+        assert_eq!(
+            label_y("Month 12 &lt;final&gt;"),
+            label_y("Screening &amp; baseline")
+        );
     }
 
     #[test]
