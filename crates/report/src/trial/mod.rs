@@ -213,21 +213,4 @@ pub(crate) mod test_support {
         assert_eq!(x.len(), w.len());
         (0..x.len()).map(|i| [x[i], y[i], w[i], h[i]]).collect()
     }
-
-    #[test]
-    #[ignore = "writes the example figures to /tmp for viewing"]
-    fn render_examples() {
-        let r = cp_results();
-        let dir = std::env::temp_dir().join("evidentia-trial-figures");
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = super::consort_svg(&r.consort).unwrap();
-        std::fs::write(dir.join("consort.svg"), &c).unwrap();
-        std::fs::write(dir.join("consort.png"), crate::svg_to_png(&c, 2.0).unwrap()).unwrap();
-        for t in &r.trajectories {
-            let s = super::trajectory_svg(t).unwrap();
-            let png = crate::svg_to_png(&s, 2.0).unwrap();
-            std::fs::write(dir.join(format!("{}.png", t.outcome)), png).unwrap();
-            std::fs::write(dir.join(format!("{}.svg", t.outcome)), s).unwrap();
-        }
-    }
 }
