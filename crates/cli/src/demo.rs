@@ -105,7 +105,8 @@ fn simulated_trial(out: &Path, seed: u64, prov: &mut Provenance) -> CliResult<Si
     let res = evidentia_trial::analysis::analyze_files(&data, &plan)
         .map_err(fail("analysing the simulated trial"))?;
     let report_dir = out.join("report");
-    evidentia_trial::report::write_report(&res, &report_dir).map_err(fail("writing the report"))?;
+    evidentia_report::trial::write_report(&res, &report_dir)
+        .map_err(|e| CliError::Output(format!("demo (writing the report): {e}")))?;
     let primary = res.primary_lines();
     Ok(SimulatedTrial {
         design: "cp-rct",

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
+use evidentia_report::ReportError;
 use evidentia_trial::dataset::{Disposition, TrialDataset};
 use evidentia_trial::randomize::{self, RandomizationQc, RandomizationSpec};
 use evidentia_trial::simulate::{self, Design};
@@ -38,7 +39,7 @@ pub enum TrialCommand {
     )]
     Validate(ValidateArgs),
     /// Analyse a trial dataset by its plan: Table 1, endpoint tables, safety table,
-    /// CONSORT counts and flow diagram, mean ± SEM figures, results.json and a
+    /// CONSORT counts and flow diagram, mean ± SEM figures (SVG and PNG), results.json and a
     /// self-contained report.html. Invalid data: every problem is listed and nothing is written.
     #[command(
         after_help = "Example:\n  evidentia trial simulate --design cp-rct --seed 1 --out cp-data\n  evidentia trial analyze --data cp-data --plan examples/cp-rct/plan.toml --out cp-report\n\nFormats: docs/trial-dataset.md."
@@ -300,7 +301,10 @@ pub fn run(cmd: TrialCommand, json: bool) -> CliResult<()> {
                 .map_err(trial_err(&a.data))?;
             prov.seed = res.provenance.seed;
             let files =
-                evidentia_trial::report::write_report(&res, &a.out).map_err(trial_err(&a.out))?;
+                evidentia_report::trial::write_report(&res, &a.out).map_err(|e| match e {
+                    ReportError::Trial(e) => trial_err(&a.out)(e),
+                    other => CliError::Output(format!("writing the report: {other}")),
+                })?;
             let primary = res.primary_lines();
             emit(
                 &AnalyzeOutput {

@@ -7,6 +7,9 @@
 //!   traffic-light and summary plot of eight studies (invented study names and judgements).
 //! - The PRISMA 2020 flow of the stroke review in `seeds/` (3,838 → 2,685 → 106 → 30; the
 //!   exclusion reasons are illustrative, only their total, 76, is the review's).
+//! - The trial report's figures for the simulated cerebral-palsy trial (`evidentia trial simulate
+//!   --design cp-rct --seed 11`, imaging outcomes drawn, not measured) analysed by
+//!   `examples/cp-rct/plan.toml`: the CONSORT flow and the GMFM-66 mean ± SEM by visit.
 
 use std::path::PathBuf;
 
@@ -518,4 +521,26 @@ fn main() {
     let (studies, weights) = stroke();
     rob(studies, &weights);
     prisma();
+    trial();
+}
+
+fn trial() {
+    use evidentia_trial::simulate::{Design, simulate};
+    let plan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cp-rct/plan.toml");
+    let plan = evidentia_trial::AnalysisPlan::load(&plan).expect("load the cp-rct plan");
+    let ds = simulate(Design::CpRct, 11).expect("simulate the cp-rct trial");
+    let res = evidentia_trial::analysis::analyze(&ds, &plan).expect("analyse the trial");
+    write(
+        "trial_consort_example",
+        &trial::consort_svg(&res.consort).expect("consort"),
+    );
+    let gmfm = res
+        .trajectories
+        .iter()
+        .find(|t| t.outcome == "gmfm66")
+        .expect("a GMFM-66 trajectory");
+    write(
+        "trial_trajectory_example",
+        &trial::trajectory_svg(gmfm).expect("trajectory"),
+    );
 }

@@ -9,6 +9,9 @@
 //! The `*_svg` functions lay the figure out with the bundled DejaVu Sans metrics and return
 //! the SVG text; [`svg_to_png`] rasterises it with resvg using only that font.
 //!
+//! The [`trial`] module makes the report of a trial analysis (tables, trajectory and CONSORT
+//! figures, an offline `report.html`) from `evidentia_trial::analysis::TrialResults`.
+//!
 //! ```
 //! use evidentia_report::{forest_svg, svg_to_png, ForestPlot, ForestRow, ForestSection};
 //!
@@ -26,6 +29,7 @@
 //! assert!(png.starts_with(b"\x89PNG"));
 //! ```
 
+mod flow;
 mod font;
 mod forest;
 mod from_meta;
@@ -35,6 +39,7 @@ mod prisma;
 mod rob;
 mod scale;
 mod svg;
+pub mod trial;
 
 pub use font::FONT_FAMILY;
 pub use forest::{ArmData, ForestPlot, ForestRow, ForestSection, PooledRow, forest_svg};
@@ -89,6 +94,9 @@ pub enum ReportError {
     /// The raster could not be allocated or encoded.
     #[error("PNG rendering failed: {0}")]
     Png(String),
+    /// A report file could not be written (the trial crate's atomic writer).
+    #[error(transparent)]
+    Trial(#[from] evidentia_trial::TrialError),
 }
 
 /// Rejects a NaN or infinite value with a [`ReportError::NonFinite`].

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ReportError;
+use crate::flow::{self, BOX_PAD, BoxText, box_height, thousands, wrap};
 use crate::svg::{Anchor, Svg, TextStyle, num};
 
 const FIG: &str = "PRISMA flow diagram";
@@ -72,19 +73,6 @@ pub struct PrismaFlow {
 
 fn sum(v: &[NamedCount]) -> u64 {
     v.iter().map(|c| c.n).sum()
-}
-
-/// "3838" → "3,838".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl PrismaFlow {
@@ -252,39 +240,6 @@ impl PrismaFlow {
     }
 }
 
-/// Splits `text` into lines no wider than `width` at ASCII spaces (no-break spaces hold).
-fn wrap(text: &str, style: TextStyle, width: f64) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let trial = if cur.is_empty() {
-            word.to_string()
-        } else {
-            format!("{cur} {word}")
-        };
-        if style.width(&trial) <= width || cur.is_empty() {
-            cur = trial;
-        } else {
-            lines.push(std::mem::take(&mut cur));
-            cur = word.to_string();
-        }
-    }
-    if !cur.is_empty() {
-        lines.push(cur);
-    }
-    lines
-}
-
-/// A box's text: (line, indented).
-type BoxText = Vec<(String, bool)>;
-
-const LINE_H: f64 = 14.0;
-const BOX_PAD: f64 = 8.0;
-
-fn box_height(lines: &BoxText) -> f64 {
-    lines.len() as f64 * LINE_H + 2.0 * BOX_PAD - 3.0
-}
-
 #[allow(clippy::too_many_arguments)]
 fn draw_box(
     svg: &mut Svg,
@@ -296,42 +251,11 @@ fn draw_box(
     lines: &BoxText,
     style: TextStyle,
 ) {
-    svg.rect(x, y, w, h, fill, Some(("#000000", 0.8)), Some("prisma-box"));
-    let text_h = lines.len() as f64 * LINE_H;
-    let mut ty = y + (h - text_h) / 2.0 + 11.0;
-    for (line, indent) in lines {
-        svg.text(
-            x + BOX_PAD + if *indent { 10.0 } else { 0.0 },
-            ty,
-            line,
-            style,
-        );
-        ty += LINE_H;
-    }
+    flow::draw_box(svg, (x, y, w, h), fill, lines, style, "prisma-box");
 }
 
 fn arrow(svg: &mut Svg, x1: f64, y1: f64, x2: f64, y2: f64) {
-    let head = 6.0;
-    // f64::signum(0.0) is 1.0, so take the sign by hand: arrows are horizontal or vertical.
-    let sign = |d: f64| {
-        if d > 0.0 {
-            1.0
-        } else if d < 0.0 {
-            -1.0
-        } else {
-            0.0
-        }
-    };
-    let (dx, dy) = (sign(x2 - x1), sign(y2 - y1));
-    svg.line(x1, y1, x2 - dx * head, y2 - dy * head, "#000000", 0.9, None);
-    let (bx, by) = (x2 - dx * head, y2 - dy * head);
-    let (px, py) = (-dy * 3.5, dx * 3.5);
-    svg.polygon(
-        &[(x2, y2), (bx + px, by + py), (bx - px, by - py)],
-        "#000000",
-        None,
-        Some("prisma-arrow"),
-    );
+    flow::arrow(svg, (x1, y1), (x2, y2), "prisma-arrow");
 }
 
 /// Draws the PRISMA 2020 flow diagram as SVG, after checking its arithmetic.

@@ -19,7 +19,6 @@ pub mod dataset;
 pub mod error;
 pub mod plan;
 pub mod randomize;
-pub mod report;
 pub mod simulate;
 
 pub use dataset::TrialDataset;
