@@ -224,6 +224,8 @@ pub struct Trajectory {
     pub outcome: String,
     pub label: String,
     pub unit: String,
+    /// The plan's unit of the visit times (`months`, `weeks`, ...).
+    pub time_unit: String,
     pub arms: Vec<(String, Vec<TrajectoryPoint>)>,
 }
 
@@ -794,6 +796,7 @@ fn trajectory(
         outcome: outcome.name.clone(),
         label: outcome.label.clone(),
         unit: outcome.unit.clone(),
+        time_unit: plan.trial.time_unit.clone(),
         arms: out,
     })
 }

@@ -180,10 +180,16 @@ pub fn trajectory_svg(t: &Trajectory) -> Result<String, ReportError> {
             label_style.anchor(Anchor::Middle),
         );
     }
+    // Visits stand at their planned times: say in what unit.
+    let x_title = if t.time_unit.trim().is_empty() {
+        "Visit".to_string()
+    } else {
+        format!("Visit ({} from baseline)", t.time_unit.trim())
+    };
     svg.text(
         plot_x + PLOT_W / 2.0,
         x_title_y,
-        "Visit",
+        &x_title,
         label_style.anchor(Anchor::Middle),
     );
     if !t.unit.is_empty() {
@@ -272,6 +278,7 @@ mod tests {
             outcome: "fa".into(),
             label: "Fractional anisotropy of the posterior thalamic radiation".into(),
             unit: "FA".into(),
+            time_unit: "months".into(),
             arms: vec![
                 ("Control".into(), arm(0.0)),
                 ("Low dose".into(), arm(0.02)),
@@ -318,6 +325,11 @@ mod tests {
         }
         let svg = trajectory_svg(&crowded()).unwrap();
         assert!(svg.contains("Month 12 &lt;final&gt;"));
+        // The axis says in what unit the visits are placed; without one, just "Visit".
+        assert!(svg.contains(">Visit (months from baseline)<"));
+        let mut bare = crowded();
+        bare.time_unit.clear();
+        assert!(trajectory_svg(&bare).unwrap().contains(">Visit<"));
         // Day 7 and Month 1 sit too close to the first label: they drop below it.
         let label_y = |label: &str| -> f64 {
             let line = svg
