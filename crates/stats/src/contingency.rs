@@ -423,8 +423,13 @@ pub struct FisherRxcResult {
     pub nodes_visited: u64,
 }
 
-/// Most partial tables [`fisher_exact_rxc`] visits before giving up with an error.
-pub const FISHER_RXC_MAX_NODES: u64 = 200_000_000;
+/// Most partial tables [`fisher_exact_rxc`] visits before giving up with an error (a few
+/// seconds of work; R's `fisher.test(Job)`, 4×4 with n = 96, needs 0.64 M).
+pub const FISHER_RXC_MAX_NODES: u64 = 20_000_000;
+
+/// Largest total [`fisher_exact_rxc`] accepts: beyond it the chi-square approximation is
+/// good whenever the exact test would still be feasible.
+pub const FISHER_RXC_MAX_TOTAL: u64 = 100_000;
 
 /// Fisher–Freeman–Halton exact test for an r×c table (any size ≥ 2×2; for 2×2 it equals
 /// [`fisher_exact`]'s two-sided p). Tables are enumerated column by column with fixed
@@ -454,8 +459,16 @@ pub fn fisher_exact_rxc(table: &ContingencyTable) -> Result<FisherRxcResult> {
             nodes_visited: 0,
         });
     }
-    let n_us = usize::try_from(n)
-        .map_err(|_| StatsError::invalid("table", n, "is too large a total for an exact test"))?;
+    if n > FISHER_RXC_MAX_TOTAL {
+        return Err(StatsError::invalid(
+            "table",
+            format!("total {n}"),
+            &format!(
+                "is above {FISHER_RXC_MAX_TOTAL} for the exact r×c test; use the chi-square test"
+            ),
+        ));
+    }
+    let n_us = n as usize;
     let ln_fact: Vec<f64> = (0..=n_us).map(|k| ln_gamma(k as f64 + 1.0)).collect();
     let x: Vec<Vec<u64>> = rows
         .iter()

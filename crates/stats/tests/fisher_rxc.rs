@@ -102,6 +102,13 @@ fn equals_the_two_by_two_test() {
 }
 
 #[test]
+fn too_large_a_total_is_a_clear_error() {
+    let t = ContingencyTable::new(vec![vec![60_000, 2, 5], vec![50_000, 3, 1]]).unwrap();
+    let e = fisher_exact_rxc(&t).unwrap_err().to_string();
+    assert!(e.contains("chi-square"), "{e}");
+}
+
+#[test]
 fn degenerate_tables_give_one() {
     // One non-empty row: a single possible table.
     let t = ContingencyTable::new(vec![vec![3, 4, 5], vec![0, 0, 0]]).unwrap();
