@@ -423,8 +423,8 @@ pub struct FisherRxcResult {
     pub nodes_visited: u64,
 }
 
-/// Most partial tables [`fisher_exact_rxc`] visits before giving up with an error (a few
-/// seconds of work; R's `fisher.test(Job)`, 4×4 with n = 96, needs 0.64 M).
+/// Most partial tables [`fisher_exact_rxc`] visits before giving up with an error (about
+/// 15 s of work in a release build; R's `fisher.test(Job)`, 4×4 with n = 96, needs 0.64 M).
 pub const FISHER_RXC_MAX_NODES: u64 = 20_000_000;
 
 /// Largest total [`fisher_exact_rxc`] accepts: beyond it the chi-square approximation is
