@@ -16,9 +16,9 @@ use evidentia_meta::effect_size::{
     Measure, SmdConvention,
 };
 use evidentia_meta::heterogeneity::HeterogeneityCi;
-use evidentia_meta::influence;
+use evidentia_meta::influence::{self, LeaveOneOut};
 use evidentia_meta::model::{
-    self, FitOptions, MetaData, MetaFit, Method, ModeratorResults, PiType, Profile,
+    self, FitOptions, MetaData, MetaFit, Method, ModeratorResults, PiType, PooledSummary, Profile,
     SubgroupAnalysis, Test,
 };
 use evidentia_meta::rob::{self, RobOptions, RobTool};
@@ -337,33 +337,9 @@ struct PiOut {
 struct SubgroupOut {
     group: String,
     k: usize,
-    estimate: f64,
-    se: f64,
-    statistic: f64,
-    p_value: f64,
-    ci: [f64; 2],
+    #[serde(flatten)]
+    pooled: PooledSummary,
     pi: Option<[f64; 2]>,
-    tau2: f64,
-    i2: f64,
-    q: f64,
-    q_df: f64,
-    q_p: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct LooOut {
-    omitted: String,
-    estimate: f64,
-    se: f64,
-    statistic: f64,
-    p_value: f64,
-    ci: [f64; 2],
-    tau2: f64,
-    i2: f64,
-    h2: f64,
-    q: f64,
-    q_df: f64,
-    q_p: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -429,7 +405,7 @@ struct PoolOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     q_between_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    leave_one_out: Option<Vec<LooOut>>,
+    leave_one_out: Option<Vec<LeaveOneOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bias: Option<BiasOut>,
     warnings: Vec<String>,
@@ -1322,42 +1298,15 @@ fn build_output(
                 .map(|g| SubgroupOut {
                     group: g.group.clone(),
                     k: g.k,
-                    estimate: g.fit.estimate,
-                    se: g.fit.se,
-                    statistic: g.fit.statistic,
-                    p_value: g.fit.p_value,
-                    ci: g.fit.ci,
+                    pooled: PooledSummary::of(&g.fit),
                     pi: g.fit.pi.as_ref().map(|p| [p.lower, p.upper]),
-                    tau2: g.fit.tau2,
-                    i2: g.fit.i2,
-                    q: g.fit.q,
-                    q_df: g.fit.q_df,
-                    q_p: g.fit.q_p,
                 })
                 .collect()
         }),
         q_between: sub.map(|s| s.q_between),
         q_between_df: sub.map(|s| s.q_between_df),
         q_between_p: sub.map(|s| s.q_between_p),
-        leave_one_out: loo.map(|l| {
-            l.leave_one_out
-                .into_iter()
-                .map(|r| LooOut {
-                    omitted: r.omitted,
-                    estimate: r.estimate,
-                    se: r.se,
-                    statistic: r.statistic,
-                    p_value: r.p_value,
-                    ci: r.ci,
-                    tau2: r.tau2,
-                    i2: r.i2,
-                    h2: r.h2,
-                    q: r.q,
-                    q_df: r.q_df,
-                    q_p: r.q_p,
-                })
-                .collect()
-        }),
+        leave_one_out: loo.map(|l| l.leave_one_out),
         bias,
         warnings,
         figures,

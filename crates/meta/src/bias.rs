@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::{MetaError, Result};
 use crate::linalg::{Design, wls};
 use crate::model::{
-    FitOptions, MetaData, Method, PiType, Profile, Settings, Test, critical, fit_with, two_sided_p,
+    FitOptions, MetaData, Method, PiType, PooledSummary, Profile, Settings, Test, critical,
+    fit_with, two_sided_p,
 };
 
 /// Which regression Egger's test uses.
@@ -413,26 +414,9 @@ pub struct TrimFill {
     pub k: usize,
     /// The imputed studies.
     pub filled: Vec<FilledStudy>,
-    /// Pooled estimate of the filled data.
-    pub estimate: f64,
-    /// Its standard error.
-    pub se: f64,
-    /// z or t statistic.
-    pub statistic: f64,
-    /// p-value.
-    pub p_value: f64,
-    /// Confidence interval.
-    pub ci: [f64; 2],
-    /// τ² of the filled data.
-    pub tau2: f64,
-    /// Headline I² (%) of the filled data.
-    pub i2: f64,
-    /// H² of the filled data.
-    pub h2: f64,
-    /// Q of the filled data.
-    pub q: f64,
-    /// df of Q.
-    pub q_df: f64,
+    /// The pooled result of the filled data.
+    #[serde(flatten)]
+    pub pooled: PooledSummary,
 }
 
 /// R's `round()`: half to even.
@@ -572,16 +556,7 @@ pub fn trim_and_fill(
         iterations: iter,
         k: all.k(),
         filled,
-        estimate: f.estimate,
-        se: f.se,
-        statistic: f.statistic,
-        p_value: f.p_value,
-        ci: f.ci,
-        tau2: f.tau2,
-        i2: f.i2,
-        h2: f.h2,
-        q: f.q,
-        q_df: f.q_df,
+        pooled: PooledSummary::of(&f),
     })
 }
 

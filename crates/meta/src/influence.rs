@@ -4,35 +4,16 @@
 use serde::Serialize;
 
 use crate::error::{MetaError, Result};
-use crate::model::{FitOptions, MetaData, PiType, Profile, Settings, fit_with};
+use crate::model::{FitOptions, MetaData, PiType, PooledSummary, Profile, Settings, fit_with};
 
 /// The pooled result with one study left out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeaveOneOut {
     /// Label of the omitted study.
     pub omitted: String,
-    /// Pooled estimate without it.
-    pub estimate: f64,
-    /// Its standard error.
-    pub se: f64,
-    /// z or t statistic.
-    pub statistic: f64,
-    /// p-value.
-    pub p_value: f64,
-    /// Confidence interval.
-    pub ci: [f64; 2],
-    /// τ².
-    pub tau2: f64,
-    /// Headline I² (%).
-    pub i2: f64,
-    /// H².
-    pub h2: f64,
-    /// Cochran's Q.
-    pub q: f64,
-    /// df of Q.
-    pub q_df: f64,
-    /// p-value of Q.
-    pub q_p: f64,
+    /// The pooled result without it.
+    #[serde(flatten)]
+    pub pooled: PooledSummary,
 }
 
 /// Leave-one-out analysis.
@@ -66,17 +47,7 @@ pub fn leave_one_out(data: &MetaData, options: &FitOptions) -> Result<LeaveOneOu
         let f = fit_with(&data.subset(&idx), &s, false)?;
         rows.push(LeaveOneOut {
             omitted: data.labels[i].clone(),
-            estimate: f.estimate,
-            se: f.se,
-            statistic: f.statistic,
-            p_value: f.p_value,
-            ci: f.ci,
-            tau2: f.tau2,
-            i2: f.i2,
-            h2: f.h2,
-            q: f.q,
-            q_df: f.q_df,
-            q_p: f.q_p,
+            pooled: PooledSummary::of(&f),
         });
     }
     Ok(LeaveOneOutAnalysis {
@@ -93,24 +64,9 @@ pub struct CumulativeStep {
     pub added: String,
     /// Number of studies pooled so far.
     pub k: usize,
-    /// Pooled estimate.
-    pub estimate: f64,
-    /// Its standard error.
-    pub se: f64,
-    /// z or t statistic (t undefined, NaN/null, at k = 1).
-    pub statistic: f64,
-    /// p-value.
-    pub p_value: f64,
-    /// Confidence interval.
-    pub ci: [f64; 2],
-    /// τ² (0 at k = 1).
-    pub tau2: f64,
-    /// Headline I² (%).
-    pub i2: f64,
-    /// Cochran's Q.
-    pub q: f64,
-    /// df of Q.
-    pub q_df: f64,
+    /// The pooled result so far (τ² is 0 at k = 1, the t statistic undefined).
+    #[serde(flatten)]
+    pub pooled: PooledSummary,
 }
 
 /// Cumulative analysis.
@@ -152,15 +108,7 @@ pub fn cumulative(data: &MetaData, options: &FitOptions) -> Result<CumulativeAna
         steps.push(CumulativeStep {
             added: data.labels[n - 1].clone(),
             k: n,
-            estimate: f.estimate,
-            se: f.se,
-            statistic: f.statistic,
-            p_value: f.p_value,
-            ci: f.ci,
-            tau2: f.tau2,
-            i2: f.i2,
-            q: f.q,
-            q_df: f.q_df,
+            pooled: PooledSummary::of(&f),
         });
     }
     Ok(CumulativeAnalysis {

@@ -664,6 +664,53 @@ pub struct StudyRow {
     pub fitted: f64,
 }
 
+/// The pooled result of one fit as the sensitivity and small-study analyses report it
+/// (flattened into their JSON rows).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PooledSummary {
+    /// Pooled estimate.
+    pub estimate: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// z or t statistic (t undefined, NaN/null, with one study).
+    pub statistic: f64,
+    /// p-value.
+    pub p_value: f64,
+    /// Confidence interval.
+    pub ci: [f64; 2],
+    /// τ².
+    pub tau2: f64,
+    /// Headline I² (%).
+    pub i2: f64,
+    /// H².
+    pub h2: f64,
+    /// Cochran's Q.
+    pub q: f64,
+    /// df of Q.
+    pub q_df: f64,
+    /// p-value of Q.
+    pub q_p: f64,
+}
+
+impl PooledSummary {
+    /// The summary of a fit.
+    pub fn of(f: &MetaFit) -> Self {
+        PooledSummary {
+            estimate: f.estimate,
+            se: f.se,
+            statistic: f.statistic,
+            p_value: f.p_value,
+            ci: f.ci,
+            tau2: f.tau2,
+            i2: f.i2,
+            h2: f.h2,
+            q: f.q,
+            q_df: f.q_df,
+            q_p: f.q_p,
+        }
+    }
+}
+
 /// Result of [`fit`]: the metafor `rma.uni` equivalent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetaFit {

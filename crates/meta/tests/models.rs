@@ -316,15 +316,15 @@ fn bcg_trimfill_ee_l0_published() {
     assert_eq!(t.k0, 4);
     dp(t.se_k0, f(&e["se_k0"]), 4);
     assert_eq!(t.k, 17);
-    dp(t.i2, f(&e["I2_pct"]), 2);
-    dp(t.h2, f(&e["H2"]), 2);
-    dp(t.q, f(&e["Q"]), 4);
-    assert_eq!(t.q_df, 16.0);
-    dp(t.estimate, f(&e["estimate"]), 4);
-    dp(t.se, f(&e["se"]), 4);
-    dp(t.statistic, f(&e["zval"]), 4);
-    dp(t.ci[0], f(&e["ci_lb"]), 3);
-    dp(t.ci[1], f(&e["ci_ub"]), 3);
+    dp(t.pooled.i2, f(&e["I2_pct"]), 2);
+    dp(t.pooled.h2, f(&e["H2"]), 2);
+    dp(t.pooled.q, f(&e["Q"]), 4);
+    assert_eq!(t.pooled.q_df, 16.0);
+    dp(t.pooled.estimate, f(&e["estimate"]), 4);
+    dp(t.pooled.se, f(&e["se"]), 4);
+    dp(t.pooled.statistic, f(&e["zval"]), 4);
+    dp(t.pooled.ci[0], f(&e["ci_lb"]), 3);
+    dp(t.pooled.ci[1], f(&e["ci_ub"]), 3);
     for (s, (y, v)) in t
         .filled
         .iter()
@@ -517,8 +517,8 @@ fn trimfill_reml_derived() {
     .unwrap();
     assert_eq!(t.k0 as f64, f(&e["k0"]));
     rel(t.se_k0, f(&e["se_k0"]));
-    rel(t.estimate, f(&e["estimate"]));
-    rel(t.tau2, f(&e["tau2"]));
+    rel(t.pooled.estimate, f(&e["estimate"]));
+    rel(t.pooled.tau2, f(&e["tau2"]));
 }
 
 #[test]
@@ -621,16 +621,16 @@ fn subgroups_and_sensitivity() {
     assert_eq!(l.leave_one_out.len(), 13);
     let idx: Vec<usize> = (1..13).collect();
     let r = fit(&d.subset(&idx), &FitOptions::default()).unwrap();
-    rel(l.leave_one_out[0].estimate, r.estimate);
-    rel(l.leave_one_out[0].tau2, r.tau2);
+    rel(l.leave_one_out[0].pooled.estimate, r.estimate);
+    rel(l.leave_one_out[0].pooled.tau2, r.tau2);
     assert_eq!(l.leave_one_out[0].omitted, "Aronson 1948");
 
     let c = cumulative(&d, &FitOptions::default()).unwrap();
     assert_eq!(c.steps.len(), 13);
-    rel(c.steps[0].estimate, d.yi[0]);
-    rel(c.steps[0].se, d.vi[0].sqrt());
+    rel(c.steps[0].pooled.estimate, d.yi[0]);
+    rel(c.steps[0].pooled.se, d.vi[0].sqrt());
     let full = fit(&d, &FitOptions::default().with_threshold(1e-5)).unwrap();
-    rel(c.steps[12].estimate, full.estimate);
+    rel(c.steps[12].pooled.estimate, full.estimate);
 }
 
 #[test]

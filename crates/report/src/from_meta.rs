@@ -334,7 +334,7 @@ pub fn funnel_plot(
             sei: s.vi.sqrt(),
             imputed: true,
         }));
-        center = tf.estimate;
+        center = tf.pooled.estimate;
     }
     let label = if is_ratio(measure) {
         format!("{} (log scale)", measure_label(measure))
