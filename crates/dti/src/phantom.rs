@@ -136,8 +136,8 @@ pub struct Phantom {
     pub sigma: f64,
 }
 
-/// Directions on the half sphere z ≥ 0 by the golden spiral.
-fn directions(n: usize) -> Vec<[f64; 3]> {
+/// Directions on the half sphere z ≥ 0 by the golden spiral (also used by [`crate::scan_sim`]).
+pub(crate) fn directions(n: usize) -> Vec<[f64; 3]> {
     let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
     (0..n)
         .map(|k| {

@@ -138,16 +138,7 @@ impl ScanMeasurement {
 pub fn cylinder_tensor(fa: f64, md: f64, e: [f64; 3]) -> Result<[f64; 6]> {
     check_truth("bundle", TractTruth { fa, md })?;
     let delta = md * fa / (3.0 - 2.0 * fa * fa).sqrt();
-    let (par, perp) = (md + 2.0 * delta, md - delta);
-    let a = par - perp;
-    Ok([
-        perp + a * e[0] * e[0],
-        a * e[0] * e[1],
-        a * e[0] * e[2],
-        perp + a * e[1] * e[1],
-        a * e[1] * e[2],
-        perp + a * e[2] * e[2],
-    ])
+    Ok(crate::track_phantom::stick(e, md + 2.0 * delta, md - delta))
 }
 
 fn check_truth(what: &str, t: TractTruth) -> Result<()> {
@@ -224,19 +215,6 @@ fn bundle_at(v: [usize; 3]) -> Option<usize> {
             .filter(|&k| k != b.axis)
             .all(|k| v[k].abs_diff(b.centre[k]) <= HALF_WIDTH)
     })
-}
-
-/// Directions on the half sphere z ≥ 0 by the golden spiral (as [`crate::phantom`]).
-fn directions(n: usize) -> Vec<[f64; 3]> {
-    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
-    (0..n)
-        .map(|k| {
-            let z = 1.0 - (k as f64 + 0.5) / n as f64;
-            let r = (1.0 - z * z).max(0.0).sqrt();
-            let phi = golden * k as f64;
-            [r * phi.cos(), r * phi.sin(), z]
-        })
-        .collect()
 }
 
 /// The ROIs of one bundle (world mm boxes, see the module docs).
@@ -340,7 +318,7 @@ fn synthesize(
     tensors.push([m, 0.0, 0.0, m, 0.0, m]);
     let mut bvals = vec![0.0; opts.n_b0];
     let mut bvecs = vec![[0.0; 3]; opts.n_b0];
-    for g in directions(opts.n_dirs) {
+    for g in crate::phantom::directions(opts.n_dirs) {
         bvals.push(opts.bvalue);
         bvecs.push(g);
     }
