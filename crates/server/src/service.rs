@@ -310,18 +310,24 @@ pub async fn users(db: &Db, u: &User) -> ServerResult<Vec<UserInfo>> {
         .collect()
 }
 
-/// Changes one's own password (the current one re-entered); every session of the user ends.
-pub async fn change_password(db: &Db, u: &User, current: &str, new: &str) -> ServerResult<()> {
+/// Checks a password the signed-in user re-entered against their stored hash
+/// (`wrong` is the message when it does not match).
+async fn reverify_password(db: &Db, u: &User, password: &str, wrong: &str) -> ServerResult<()> {
     let phc: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
         .bind(u.id)
         .fetch_one(&db.pool)
         .await?
         .try_get("password_hash")?;
-    if !auth::verify_password(current, &phc) {
-        return Err(ServerError::Forbidden(
-            "the current password is wrong".into(),
-        ));
+    if auth::verify_password(password, &phc) {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(wrong.into()))
     }
+}
+
+/// Changes one's own password (the current one re-entered); every session of the user ends.
+pub async fn change_password(db: &Db, u: &User, current: &str, new: &str) -> ServerResult<()> {
+    reverify_password(db, u, current, "the current password is wrong").await?;
     if current == new {
         return Err(bad("the new password must differ from the current one"));
     }
@@ -1657,14 +1663,7 @@ pub async fn emergency_unblind(
         ));
     }
     check_text("reason", reason, true)?;
-    let phc: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-        .bind(u.id)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get("password_hash")?;
-    if !auth::verify_password(password, &phc) {
-        return Err(ServerError::Forbidden("the password is wrong".into()));
-    }
+    reverify_password(db, u, password, "the password is wrong").await?;
     let p = find_participant(db, u, code).await?;
     let mut tx = db.begin_write().await?;
     let arm: String = sqlx::query(
