@@ -118,6 +118,28 @@ fn invalid(what: &str, message: String) -> DtiError {
 }
 
 impl GradientTable {
+    /// Builds a table from b-values and directions in memory (as an FSL bval row and a 3×N
+    /// bvec, which Rust's shortest round-trip formatting writes exactly), with the same
+    /// checks as [`Self::from_fsl_text`].
+    pub fn from_arrays(
+        bvals: &[f64],
+        bvecs: &[[f64; 3]],
+        options: &GradientOptions,
+    ) -> Result<Self> {
+        let row = |f: &dyn Fn(usize) -> f64, n: usize| {
+            (0..n)
+                .map(|i| format!("{}", f(i)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let bval_text = row(&|i| bvals[i], bvals.len());
+        let bvec_text = (0..3)
+            .map(|k| row(&|i| bvecs[i][k], bvecs.len()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Self::from_fsl_text(&bval_text, &bvec_text, options)
+    }
+
     /// Builds a table from the text of an FSL bval file (one row, or one value per line)
     /// and a bvec file (3×N or N×3; NaN rows allowed for b0 volumes).
     pub fn from_fsl_text(

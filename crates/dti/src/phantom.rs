@@ -360,21 +360,7 @@ pub fn generate(opts: &PhantomOptions) -> Result<Phantom> {
             raw.push(*next.next().unwrap_or(&[1.0, 0.0, 0.0]));
         }
     }
-    let bval_text = bvals
-        .iter()
-        .map(|b| format!("{b}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let bvec_text = (0..3)
-        .map(|k| {
-            raw.iter()
-                .map(|v| format!("{}", v[k]))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let gtab = GradientTable::from_fsl_text(&bval_text, &bvec_text, &GradientOptions::default())?;
+    let gtab = GradientTable::from_arrays(&bvals, &raw, &GradientOptions::default())?;
     let bmat = gtab.b_matrix();
     let bundles = bundles();
     let sigma = opts.snr.map_or(0.0, |s| 1000.0 / s);

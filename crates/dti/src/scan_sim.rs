@@ -322,22 +322,7 @@ fn synthesize(
         bvals.push(opts.bvalue);
         bvecs.push(g);
     }
-    let bval_text = bvals
-        .iter()
-        .map(|b| format!("{b}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let bvec_text = (0..3)
-        .map(|k| {
-            bvecs
-                .iter()
-                .map(|g| format!("{}", g[k]))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let gtab = GradientTable::from_fsl_text(&bval_text, &bvec_text, &GradientOptions::default())?;
+    let gtab = GradientTable::from_arrays(&bvals, &bvecs, &GradientOptions::default())?;
     // Noise-free signal of each tissue, then Rician noise voxel by voxel.
     let clean: Vec<Vec<f64>> = tensors
         .iter()

@@ -195,3 +195,30 @@ fn motion_rotation_rotates_the_b_matrix() {
         "{e}"
     );
 }
+
+#[test]
+fn in_memory_arrays_equal_the_same_files() {
+    let bvals = [0.0, 1000.0, 995.0, 1005.0, 0.0];
+    let bvecs = [
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [
+            0.0,
+            std::f64::consts::FRAC_1_SQRT_2,
+            std::f64::consts::FRAC_1_SQRT_2,
+        ],
+        [0.1, -0.2, 0.974_679_434_480_896_4],
+        [0.0, 0.0, 0.0],
+    ];
+    let opts = GradientOptions::default();
+    let a = GradientTable::from_arrays(&bvals, &bvecs, &opts).unwrap();
+    let b = table(
+        "0 1000 995 1005 0",
+        "0 1 0 0.1 0\n0 0 0.7071067811865476 -0.2 0\n0 0 0.7071067811865476 0.9746794344808964 0",
+    );
+    assert_eq!(a.bvals(), b.bvals());
+    assert_eq!(a.bvecs(), b.bvecs());
+    assert_eq!(a.b0_indices(), vec![0, 4]);
+    // The same checks as the file path: a count mismatch is an error, not a panic.
+    assert!(GradientTable::from_arrays(&bvals, &bvecs[..4], &opts).is_err());
+}
